@@ -1,0 +1,226 @@
+package ring
+
+import "sync"
+
+// Producer is the writing side of a ring: Allocate reserves a record,
+// Commit publishes it. Records may be committed in any order; the consumer
+// receives them in allocation order. Its methods are safe for concurrent
+// use.
+type Producer struct {
+	r     *Ring
+	waker Waker
+
+	mu          sync.Mutex
+	tail        uint32 // next record to allocate
+	tailRelease uint32 // first record not yet committed; the published Tail
+	head        uint32 // last Head read from the consumer, validated
+	err         error  // sticky: ErrTerminated or corruption
+	ended       bool   // this side terminated the ring: never store Tail again
+}
+
+// NewProducer returns the producer side of r. It starts from the ring's
+// current Tail. The waker is signalled when Tail moves while the consumer
+// has set Alertable; it may be nil if the consumer never sleeps.
+func NewProducer(r *Ring, w Waker) *Producer {
+	p := &Producer{r: r, waker: w}
+	tail, head := r.tail.Load(), r.head.Load()
+	switch {
+	case tail >= r.capacity || head >= r.capacity:
+		p.err = ErrTerminated
+	case tail%Alignment != 0:
+		p.err = corrupt("tail %#x is not 4-byte aligned", tail)
+	case head%Alignment != 0:
+		p.err = corrupt("head %#x is not 4-byte aligned", head)
+	default:
+		p.tail, p.tailRelease, p.head = tail, tail, head
+	}
+	return p
+}
+
+// Ring returns the ring this producer writes.
+func (p *Producer) Ring() *Ring { return p.r }
+
+// Allocate reserves a record of size bytes and returns its payload, which
+// aliases ring memory. Fill it, then pass it to Commit. It returns
+// ErrPacketSize for a size outside 0..PacketSizeMax, ErrFull when the ring
+// has no room (nothing is reserved), ErrTerminated once either side has
+// terminated the ring, and an error wrapping ErrCorrupt when the consumer
+// broke the protocol.
+func (p *Producer) Allocate(size int) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.allocate(size)
+}
+
+// AllocateBatch allocates one record for each of sizes, in order, into
+// pkts, which must be at least as long, and returns how many it allocated.
+// It stops at the first size that does not fit; it returns 0 and the error
+// Allocate would have returned when not even the first one fits.
+func (p *Producer) AllocateBatch(sizes []int, pkts [][]byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, size := range sizes {
+		b, err := p.allocate(size)
+		if err != nil {
+			if i > 0 {
+				err = nil
+			}
+			return i, err
+		}
+		pkts[i] = b
+	}
+	return len(sizes), nil
+}
+
+func (p *Producer) allocate(size int) ([]byte, error) {
+	if size < 0 || size > PacketSizeMax {
+		return nil, ErrPacketSize
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	r := p.r
+	aligned := align4(Alignment + uint32(size))
+	if r.dist(p.tail, p.head-Alignment) < aligned {
+		// Not enough room as of the last Head we saw; look again.
+		head := r.head.Load()
+		if err := p.checkHead(head); err != nil {
+			p.err = err
+			return nil, err
+		}
+		p.head = head
+		if r.dist(p.tail, head-Alignment) < aligned {
+			return nil, ErrFull
+		}
+	}
+	r.setSize(p.tail, uint32(size)|flagBit)
+	b := packetAt(r.data, p.tail+Alignment, uint32(size))
+	p.tail = (p.tail + aligned) & r.mask
+	return b, nil
+}
+
+// checkHead validates a Head value read from shared memory: the consumer
+// may only move it forward, and not past what was published.
+func (p *Producer) checkHead(head uint32) error {
+	r := p.r
+	switch {
+	case head >= r.capacity:
+		return ErrTerminated
+	case head%Alignment != 0:
+		return corrupt("head %#x is not 4-byte aligned", head)
+	case r.dist(p.head, head) > r.dist(p.head, p.tailRelease):
+		return corrupt("head %#x is outside the published records %#x..%#x", head, p.head, p.tailRelease)
+	}
+	return nil
+}
+
+// Commit publishes a record returned by Allocate. The shared Tail advances
+// over the contiguous run of committed records at its front, and the
+// consumer's waker is signalled if the consumer is asleep. Commit returns
+// ErrForeignPacket for a slice that is not an uncommitted record from
+// Allocate (with its start unchanged). Committing after the ring was
+// terminated is allowed and has no effect on the peer.
+func (p *Producer) Commit(b []byte) error {
+	p.mu.Lock()
+	err := p.mark(b)
+	wake := false
+	if err == nil {
+		wake, err = p.advance()
+	}
+	p.mu.Unlock()
+	if wake {
+		p.waker.Signal()
+	}
+	return err
+}
+
+// CommitBatch commits every record in pkts, as Commit would one by one but
+// publishing Tail and signalling the consumer at most once. It returns the
+// first error met; the other records are still committed.
+func (p *Producer) CommitBatch(pkts [][]byte) error {
+	p.mu.Lock()
+	var first error
+	for _, b := range pkts {
+		if err := p.mark(b); err != nil && first == nil {
+			first = err
+		}
+	}
+	wake, err := p.advance()
+	if first == nil {
+		first = err
+	}
+	p.mu.Unlock()
+	if wake {
+		p.waker.Signal()
+	}
+	return first
+}
+
+// mark clears the pending bit of the record whose payload is b.
+func (p *Producer) mark(b []byte) error {
+	r := p.r
+	at, ok := offsetIn(r.data, b)
+	if !ok || at < Alignment || (at-Alignment)%Alignment != 0 {
+		return ErrForeignPacket
+	}
+	off := at - Alignment
+	if off >= r.capacity || r.dist(p.tailRelease, off) >= r.dist(p.tailRelease, p.tail) {
+		return ErrForeignPacket
+	}
+	size := r.size(off)
+	if size&flagBit == 0 {
+		return ErrForeignPacket
+	}
+	r.setSize(off, size&^flagBit)
+	return nil
+}
+
+// advance moves Tail over the committed records at its front, publishes it
+// and reports whether the consumer must be woken.
+func (p *Producer) advance() (wake bool, err error) {
+	r := p.r
+	if p.err != nil && p.err != ErrTerminated {
+		return false, p.err
+	}
+	old := p.tailRelease
+	for p.tailRelease != p.tail {
+		size := r.size(p.tailRelease)
+		if size&flagBit != 0 {
+			break
+		}
+		aligned := align4(Alignment + size)
+		if size > PacketSizeMax || aligned > r.dist(p.tailRelease, p.tail) {
+			p.err = corrupt("allocated record at %#x changed size to %#x", p.tailRelease, size)
+			return false, p.err
+		}
+		p.tailRelease = (p.tailRelease + aligned) & r.mask
+	}
+	if p.tailRelease == old || p.ended {
+		return false, nil
+	}
+	r.tail.Store(p.tailRelease)
+	return p.waker != nil && r.alertable.Load() != 0, nil
+}
+
+// Terminate ends the ring from the producer side by storing 0xFFFFFFFF in
+// Tail, and signals the consumer. Later calls to Allocate return
+// ErrTerminated.
+func (p *Producer) Terminate() {
+	p.mu.Lock()
+	p.ended = true
+	if p.err == nil {
+		p.err = ErrTerminated
+	}
+	p.r.tail.Store(terminated)
+	p.mu.Unlock()
+	if p.waker != nil {
+		p.waker.Signal()
+	}
+}
+
+// Err returns the sticky error, or nil while the ring is usable.
+func (p *Producer) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
