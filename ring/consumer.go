@@ -3,6 +3,7 @@ package ring
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // spinChecks is how many times Wait re-checks the ring before it sleeps, so
@@ -20,8 +21,12 @@ type Consumer struct {
 	head        uint32 // next record to receive
 	headRelease uint32 // first record not yet released; the published Head
 	tail        uint32 // last Tail read from the producer, validated
+	starts      bitmap // where the received records from headRelease to head start
+	released    bitmap // which of those were released
 	err         error  // sticky: ErrTerminated or corruption
 	ended       bool   // this side terminated the ring: never store Head again
+
+	keepAlertable atomic.Bool // Alertable stays 1: the producer signals every Tail move
 
 	waitMu   sync.Mutex
 	sleeping chan struct{} // non-nil while one goroutine sleeps on the waker; closed when it wakes
@@ -31,7 +36,7 @@ type Consumer struct {
 // current Head. The waker is the one the producer signals when Alertable is
 // set; it may be nil if Wait is never called.
 func NewConsumer(r *Ring, w Waker) *Consumer {
-	c := &Consumer{r: r, waker: w}
+	c := &Consumer{r: r, waker: w, starts: newBitmap(r.capacity), released: newBitmap(r.capacity)}
 	switch head := r.head.Load(); {
 	case head >= r.capacity:
 		c.err = ErrTerminated
@@ -59,25 +64,37 @@ func (c *Consumer) Receive() ([]byte, error) {
 }
 
 func (c *Consumer) receive() ([]byte, error) {
-	if c.err != nil {
-		return nil, c.err
+	if err := c.look(); err != nil {
+		return nil, err
 	}
 	if c.head == c.tail {
-		// Everything seen so far is received; look for more.
-		tail := c.r.tail.Load()
-		if err := c.checkTail(tail); err != nil {
-			c.err = err
-			return nil, err
-		}
-		if tail == c.head {
-			return nil, ErrEmpty
-		}
-		c.tail = tail
+		return nil, ErrEmpty
 	}
 	return c.next()
 }
 
-// next hands out the record at head, which is before the cached tail.
+// look reads and validates the shared Tail, as Wintun's consumer does on
+// every receive, so that termination and corruption show at once.
+func (c *Consumer) look() error {
+	if c.err != nil {
+		return c.err
+	}
+	r := c.r
+	tail := r.tail.Load()
+	switch {
+	case tail >= r.capacity:
+		c.err = ErrTerminated
+	case tail%Alignment != 0:
+		c.err = corrupt("tail %#x is not 4-byte aligned", tail)
+	case r.dist(c.headRelease, tail) < r.dist(c.headRelease, c.tail):
+		c.err = corrupt("tail %#x moved back from %#x", tail, c.tail)
+	default:
+		c.tail = tail
+	}
+	return c.err
+}
+
+// next hands out the record at head, which is before tail.
 func (c *Consumer) next() ([]byte, error) {
 	r, tail := c.r, c.tail
 	content := r.dist(c.head, tail)
@@ -92,22 +109,9 @@ func (c *Consumer) next() ([]byte, error) {
 		return nil, c.err
 	}
 	p := packetAt(r.data, c.head+Alignment, size)
+	c.starts.set(c.head)
 	c.head = (c.head + aligned) & r.mask
 	return p, nil
-}
-
-// checkTail validates a Tail value read from shared memory.
-func (c *Consumer) checkTail(tail uint32) error {
-	r := c.r
-	switch {
-	case tail >= r.capacity:
-		return ErrTerminated
-	case tail%Alignment != 0:
-		return corrupt("tail %#x is not 4-byte aligned", tail)
-	case r.dist(c.headRelease, tail) < r.dist(c.headRelease, c.head):
-		return corrupt("tail %#x moved back behind received record at %#x", tail, c.head)
-	}
-	return nil
 }
 
 // Release gives a received record back to the producer. Records may be
@@ -132,8 +136,20 @@ func (c *Consumer) Release(p []byte) error {
 func (c *Consumer) ReceiveBatch(pkts [][]byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.look(); err != nil {
+		return 0, err
+	}
+	if c.head == c.tail {
+		if len(pkts) == 0 {
+			return 0, nil
+		}
+		return 0, ErrEmpty
+	}
 	for i := range pkts {
-		p, err := c.receive()
+		if c.head == c.tail {
+			return i, nil
+		}
+		p, err := c.next()
 		if err != nil {
 			if i > 0 {
 				err = nil
@@ -171,14 +187,16 @@ func (c *Consumer) mark(p []byte) error {
 		return ErrForeignPacket
 	}
 	off := at - Alignment
-	if off >= r.capacity || r.dist(c.headRelease, off) >= r.dist(c.headRelease, c.head) {
+	if off >= r.capacity || !c.starts.has(off) || c.released.has(off) {
 		return ErrForeignPacket
 	}
 	size := r.size(off)
 	if size&flagBit != 0 {
-		return ErrForeignPacket
+		c.err = corrupt("producer set the released bit of record at %#x", off)
+		return c.err
 	}
 	r.setSize(off, size|flagBit)
+	c.released.set(off)
 	return nil
 }
 
@@ -190,18 +208,22 @@ func (c *Consumer) advance() error {
 	}
 	r := c.r
 	old := c.headRelease
-	for c.headRelease != c.head {
+	for c.headRelease != c.head && c.released.has(c.headRelease) {
 		size := r.size(c.headRelease)
 		if size&flagBit == 0 {
-			break
+			c.err = corrupt("producer cleared the released bit of record at %#x", c.headRelease)
+			return c.err
 		}
 		size &^= flagBit
 		aligned := align4(Alignment + size)
-		if size > PacketSizeMax || aligned > r.dist(c.headRelease, c.head) {
+		next := (c.headRelease + aligned) & r.mask
+		if size > PacketSizeMax || aligned > r.dist(c.headRelease, c.head) || next != c.head && !c.starts.has(next) {
 			c.err = corrupt("received record at %#x changed size to %#x", c.headRelease, size)
 			return c.err
 		}
-		c.headRelease = (c.headRelease + aligned) & r.mask
+		c.starts.clear(c.headRelease)
+		c.released.clear(c.headRelease)
+		c.headRelease = next
 	}
 	if c.headRelease != old && !c.ended {
 		r.head.Store(c.headRelease)
@@ -296,11 +318,24 @@ func (c *Consumer) Wait(ctx context.Context) error {
 	}
 }
 
+// KeepAlertable sets Alertable and keeps it set, so that the producer
+// signals the waker on every Tail move, as Wintun's driver does. It is for
+// consumers that wait on the waker's file descriptor themselves instead of
+// calling Wait. There is no way back.
+func (c *Consumer) KeepAlertable() {
+	c.keepAlertable.Store(true)
+	c.r.alertable.Store(1)
+}
+
 // sleep is Wintun's "set Alertable, re-check, wait" step, done by one
 // goroutine at a time.
 func (c *Consumer) sleep(ctx context.Context) error {
 	c.r.alertable.Store(1)
-	defer c.r.alertable.Store(0)
+	defer func() {
+		if !c.keepAlertable.Load() {
+			c.r.alertable.Store(0)
+		}
+	}()
 	if ready, _ := c.poll(); ready {
 		return nil
 	}

@@ -14,6 +14,8 @@ type Producer struct {
 	tail        uint32 // next record to allocate
 	tailRelease uint32 // first record not yet committed; the published Tail
 	head        uint32 // last Head read from the consumer, validated
+	starts      bitmap // where the allocated records from tailRelease to tail start
+	committed   bitmap // which of those were committed
 	err         error  // sticky: ErrTerminated or corruption
 	ended       bool   // this side terminated the ring: never store Tail again
 }
@@ -22,7 +24,7 @@ type Producer struct {
 // current Tail. The waker is signalled when Tail moves while the consumer
 // has set Alertable; it may be nil if the consumer never sleeps.
 func NewProducer(r *Ring, w Waker) *Producer {
-	p := &Producer{r: r, waker: w}
+	p := &Producer{r: r, waker: w, starts: newBitmap(r.capacity), committed: newBitmap(r.capacity)}
 	tail, head := r.tail.Load(), r.head.Load()
 	switch {
 	case tail >= r.capacity || head >= r.capacity:
@@ -49,6 +51,9 @@ func (p *Producer) Ring() *Ring { return p.r }
 func (p *Producer) Allocate(size int) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.look(); err != nil {
+		return nil, err
+	}
 	return p.allocate(size)
 }
 
@@ -59,6 +64,12 @@ func (p *Producer) Allocate(size int) ([]byte, error) {
 func (p *Producer) AllocateBatch(sizes []int, pkts [][]byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(sizes) == 0 {
+		return 0, nil
+	}
+	if err := p.look(); err != nil {
+		return 0, err
+	}
 	for i, size := range sizes {
 		b, err := p.allocate(size)
 		if err != nil {
@@ -72,46 +83,43 @@ func (p *Producer) AllocateBatch(sizes []int, pkts [][]byte) (int, error) {
 	return len(sizes), nil
 }
 
+// allocate reserves one record after look has read Head.
 func (p *Producer) allocate(size int) ([]byte, error) {
 	if size < 0 || size > PacketSizeMax {
 		return nil, ErrPacketSize
 	}
-	if p.err != nil {
-		return nil, p.err
-	}
 	r := p.r
 	aligned := align4(Alignment + uint32(size))
 	if r.dist(p.tail, p.head-Alignment) < aligned {
-		// Not enough room as of the last Head we saw; look again.
-		head := r.head.Load()
-		if err := p.checkHead(head); err != nil {
-			p.err = err
-			return nil, err
-		}
-		p.head = head
-		if r.dist(p.tail, head-Alignment) < aligned {
-			return nil, ErrFull
-		}
+		return nil, ErrFull
 	}
 	r.setSize(p.tail, uint32(size)|flagBit)
 	b := packetAt(r.data, p.tail+Alignment, uint32(size))
+	p.starts.set(p.tail)
 	p.tail = (p.tail + aligned) & r.mask
 	return b, nil
 }
 
-// checkHead validates a Head value read from shared memory: the consumer
-// may only move it forward, and not past what was published.
-func (p *Producer) checkHead(head uint32) error {
+// look reads and validates the shared Head, as Wintun's producer does on
+// every allocation, so that termination and corruption show at once. The
+// consumer may only move Head forward, and not past what was published.
+func (p *Producer) look() error {
+	if p.err != nil {
+		return p.err
+	}
 	r := p.r
+	head := r.head.Load()
 	switch {
 	case head >= r.capacity:
-		return ErrTerminated
+		p.err = ErrTerminated
 	case head%Alignment != 0:
-		return corrupt("head %#x is not 4-byte aligned", head)
+		p.err = corrupt("head %#x is not 4-byte aligned", head)
 	case r.dist(p.head, head) > r.dist(p.head, p.tailRelease):
-		return corrupt("head %#x is outside the published records %#x..%#x", head, p.head, p.tailRelease)
+		p.err = corrupt("head %#x is outside the published records %#x..%#x", head, p.head, p.tailRelease)
+	default:
+		p.head = head
 	}
-	return nil
+	return p.err
 }
 
 // Commit publishes a record returned by Allocate. The shared Tail advances
@@ -164,14 +172,16 @@ func (p *Producer) mark(b []byte) error {
 		return ErrForeignPacket
 	}
 	off := at - Alignment
-	if off >= r.capacity || r.dist(p.tailRelease, off) >= r.dist(p.tailRelease, p.tail) {
+	if off >= r.capacity || !p.starts.has(off) || p.committed.has(off) {
 		return ErrForeignPacket
 	}
 	size := r.size(off)
 	if size&flagBit == 0 {
-		return ErrForeignPacket
+		p.err = corrupt("consumer cleared the pending bit of record at %#x", off)
+		return p.err
 	}
 	r.setSize(off, size&^flagBit)
+	p.committed.set(off)
 	return nil
 }
 
@@ -183,17 +193,21 @@ func (p *Producer) advance() (wake bool, err error) {
 		return false, p.err
 	}
 	old := p.tailRelease
-	for p.tailRelease != p.tail {
+	for p.tailRelease != p.tail && p.committed.has(p.tailRelease) {
 		size := r.size(p.tailRelease)
 		if size&flagBit != 0 {
-			break
+			p.err = corrupt("consumer set the pending bit of record at %#x", p.tailRelease)
+			return false, p.err
 		}
 		aligned := align4(Alignment + size)
-		if size > PacketSizeMax || aligned > r.dist(p.tailRelease, p.tail) {
+		next := (p.tailRelease + aligned) & r.mask
+		if size > PacketSizeMax || aligned > r.dist(p.tailRelease, p.tail) || next != p.tail && !p.starts.has(next) {
 			p.err = corrupt("allocated record at %#x changed size to %#x", p.tailRelease, size)
 			return false, p.err
 		}
-		p.tailRelease = (p.tailRelease + aligned) & r.mask
+		p.starts.clear(p.tailRelease)
+		p.committed.clear(p.tailRelease)
+		p.tailRelease = next
 	}
 	if p.tailRelease == old || p.ended {
 		return false, nil

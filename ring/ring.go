@@ -114,3 +114,20 @@ func (r *Ring) dist(from, to uint32) uint32 { return (to - from) & r.mask }
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
 }
+
+// bitmap is a private bitmap with one bit for each 4-byte offset in a
+// ring. Each side keeps two: where the records it has handed out and not
+// yet passed over start, and which of those the application has returned
+// (committed or released). With them Commit and Release recognise exactly
+// the slices they handed out, tell a double return from a peer's tampering
+// with the shared flag bits, and check each record size they read back from
+// shared memory against the records they know.
+type bitmap []uint64
+
+func newBitmap(capacity uint32) bitmap { return make(bitmap, capacity/Alignment/64) }
+
+func (b bitmap) set(off uint32)   { b[off/256] |= 1 << (off / Alignment % 64) }
+func (b bitmap) clear(off uint32) { b[off/256] &^= 1 << (off / Alignment % 64) }
+func (b bitmap) has(off uint32) bool {
+	return off/256 < uint32(len(b)) && b[off/256]&(1<<(off/Alignment%64)) != 0
+}
