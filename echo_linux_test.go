@@ -1,0 +1,135 @@
+package ringtun
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// receiveMatching waits for a packet that match accepts, releasing the
+// others, and returns a copy of it.
+func receiveMatching(t *testing.T, s *Session, match func([]byte) bool) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		p, err := s.ReceivePacket()
+		if errors.Is(err, ErrNoMoreItems) {
+			if err := s.Wait(ctx); err != nil {
+				out, _ := exec.Command("sh", "-c", "ip -6 addr; ip -6 route; ip -s link").CombinedOutput()
+				t.Fatalf("no matching packet: %v; stats %+v\n%s", err, s.Stats(), out)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := match(p)
+		if !ok {
+			t.Logf("skipped packet % x", p[:min(len(p), 48)])
+		}
+		c := bytes.Clone(p)
+		s.ReleaseReceivePacket(p)
+		if ok {
+			return c
+		}
+	}
+}
+
+func TestEchoIPv4(t *testing.T) {
+	ns := newNS(t)
+	local, peer := netip.MustParseAddr("198.18.7.7"), netip.MustParseAddr("198.18.7.8")
+	in(t, ns, func() error {
+		a, err := CreateAdapterWithOptions("echo4", "Test", AdapterOptions{
+			Config: &Config{Addresses: []netip.Prefix{netip.PrefixFrom(local, 24)}},
+		})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		s, err := a.StartSession(RingCapacityMin)
+		if err != nil {
+			return err
+		}
+		defer s.End()
+		payload := []byte("ringtun echo payload")
+		p, err := s.AllocateSendPacket(28 + len(payload))
+		if err != nil {
+			return err
+		}
+		echoRequest4(p, peer, local, 0x1234, 7, payload)
+		s.SendPacket(p)
+
+		r := receiveMatching(t, s, func(p []byte) bool { return len(p) >= 21 && p[0]>>4 == 4 && p[9] == 1 && p[20] == 0 })
+		if len(r) != 28+len(payload) {
+			t.Fatalf("reply is %d bytes, want %d", len(r), 28+len(payload))
+		}
+		if !bytes.Equal(r[12:16], local.AsSlice()) || !bytes.Equal(r[16:20], peer.AsSlice()) {
+			t.Errorf("reply from %v to %v", r[12:16], r[16:20])
+		}
+		if inetChecksum(0, r[:20]) != 0 {
+			t.Error("bad IPv4 header checksum")
+		}
+		if inetChecksum(0, r[20:]) != 0 {
+			t.Error("bad ICMP checksum")
+		}
+		if id, seq := binary.BigEndian.Uint16(r[24:]), binary.BigEndian.Uint16(r[26:]); id != 0x1234 || seq != 7 {
+			t.Errorf("reply id %#x seq %d", id, seq)
+		}
+		if !bytes.Equal(r[28:], payload) {
+			t.Errorf("reply payload %q", r[28:])
+		}
+		return nil
+	})
+}
+
+func TestEchoIPv6(t *testing.T) {
+	ns := newNS(t)
+	local, peer := netip.MustParseAddr("2001:db8:7::7"), netip.MustParseAddr("2001:db8:7::8")
+	in(t, ns, func() error {
+		a, err := CreateAdapterWithOptions("echo6", "Test", AdapterOptions{
+			Config: &Config{Addresses: []netip.Prefix{netip.PrefixFrom(local, 64)}},
+		})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		s, err := a.StartSession(RingCapacityMin)
+		if err != nil {
+			return err
+		}
+		defer s.End()
+		payload := []byte("ringtun echo6 payload")
+		p, err := s.AllocateSendPacket(48 + len(payload))
+		if err != nil {
+			return err
+		}
+		echoRequest6(p, peer, local, 0x4321, 9, payload)
+		s.SendPacket(p)
+
+		r := receiveMatching(t, s, func(p []byte) bool { return len(p) >= 41 && p[0]>>4 == 6 && p[6] == 58 && p[40] == 129 })
+		if len(r) != 48+len(payload) {
+			t.Fatalf("reply is %d bytes, want %d", len(r), 48+len(payload))
+		}
+		src, _ := netip.AddrFromSlice(r[8:24])
+		dst, _ := netip.AddrFromSlice(r[24:40])
+		if src != local || dst != peer {
+			t.Errorf("reply from %v to %v", src, dst)
+		}
+		if inetChecksum(pseudoSum6(src, dst, 58, len(r)-40), r[40:]) != 0 {
+			t.Error("bad ICMPv6 checksum")
+		}
+		if id, seq := binary.BigEndian.Uint16(r[44:]), binary.BigEndian.Uint16(r[46:]); id != 0x4321 || seq != 9 {
+			t.Errorf("reply id %#x seq %d", id, seq)
+		}
+		if !bytes.Equal(r[48:], payload) {
+			t.Errorf("reply payload %q", r[48:])
+		}
+		return nil
+	})
+}

@@ -1,0 +1,249 @@
+package ringtun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ringtun/ringtun/internal/driver"
+	"github.com/ringtun/ringtun/internal/tundev"
+	"github.com/ringtun/ringtun/ring"
+)
+
+// Session is the one session of an adapter: two rings in one shared memory
+// region, and a driver loop that moves packets between them and the
+// adapter. Its packet methods are safe for concurrent use.
+type Session struct {
+	adapter *Adapter
+	res     *sessionMemory // unmapped when the Session is garbage
+	rx      *ring.Consumer // the app's side of the receive ring
+	tx      *ring.Producer // the app's side of the send ring
+	loop    *driver.Loop
+	lock    *sessionLock
+	space   chan struct{} // tells a waiting driver reader that records were released
+
+	endOnce sync.Once
+	done    atomic.Bool // End has run or is running
+}
+
+// sessionMemory is what must outlive every method call on a Session: the
+// ring memory, which received packets alias, and the eventfd that
+// ReadWaitEvent hands out. It is freed by a cleanup once the Session is
+// unreachable, never while a method could still touch it.
+type sessionMemory struct {
+	mem  *ring.Shared
+	wake *ring.EventFD
+}
+
+func (m *sessionMemory) free() {
+	m.mem.Close()
+	m.wake.Close()
+}
+
+// Stats are a session's packet counters, from the driver's side:
+// "received" is host to application, "sent" is application to host.
+type Stats = driver.Stats
+
+// fullPolicy is what the driver does with a packet from the host when the
+// receive ring is full. Waiting (back-pressure) is the default; tests
+// compare it with dropping.
+var fullPolicy = driver.Wait
+
+// StartSession starts the adapter's session with two rings of capacity
+// bytes each (a power of two from RingCapacityMin to RingCapacityMax). It
+// fails with ErrAlreadyInitialized if the adapter has a session in any
+// process.
+func (a *Adapter) StartSession(capacity uint32) (*Session, error) {
+	if err := ring.CheckCapacity(capacity); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidCapacity, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.keeper == nil {
+		return nil, fmt.Errorf("ringtun: start session on %s: adapter closed: %w", a.name, ErrSessionEnded)
+	}
+	if a.session != nil && !a.session.ended() {
+		return nil, ErrAlreadyInitialized
+	}
+	s, err := startSession(a, capacity)
+	if err != nil {
+		return nil, err
+	}
+	a.session = s
+	return s, nil
+}
+
+func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
+	lock, err := lockSession(a.guid)
+	if err != nil {
+		return nil, err
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	undo = append(undo, lock.release)
+
+	q, err := tundev.Attach(a.name)
+	if err != nil {
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, mapTunError(a.name, err))
+	}
+	undo = append(undo, func() { q.Close() })
+	if err := a.stillThere(); err != nil {
+		return nil, err
+	}
+
+	size := ring.RingSize(capacity)
+	mem, err := ring.CreateShared("ringtun-"+a.name, 2*size)
+	if err != nil {
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, err)
+	}
+	undo = append(undo, func() { mem.Close() })
+	rxWake, err := ring.NewEventFD()
+	if err != nil {
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, err)
+	}
+	undo = append(undo, func() { rxWake.Close() })
+
+	// The receive ring comes first in the region, the send ring second.
+	rxRing, err := ring.New(mem.Bytes()[:size], capacity)
+	if err != nil {
+		return nil, err
+	}
+	txRing, err := ring.New(mem.Bytes()[size:], capacity)
+	if err != nil {
+		return nil, err
+	}
+	txWake := ring.NewChanWaker()
+	s := &Session{
+		adapter: a,
+		res:     &sessionMemory{mem: mem, wake: rxWake},
+		rx:      ring.NewConsumer(rxRing, rxWake),
+		tx:      ring.NewProducer(txRing, txWake),
+		lock:    lock,
+		space:   make(chan struct{}, 1),
+	}
+	name := a.name
+	s.loop = driver.Start(driver.Config{
+		Device:  q,
+		Receive: ring.NewProducer(rxRing, rxWake),
+		Send:    ring.NewConsumer(txRing, txWake),
+		Space:   s.space,
+		Full:    fullPolicy,
+		Log: func(warn bool, msg string) {
+			level := LogInfo
+			if warn {
+				level = LogWarn
+			}
+			logf(level, "%s: %s", name, msg)
+		},
+		OnStop: func(err error) {
+			logf(LogWarn, "%s: session ended: %v", name, err)
+			s.End()
+		},
+	})
+	runtime.AddCleanup(s, (*sessionMemory).free, s.res)
+	logf(LogInfo, "%s: session started, rings of %d KiB", a.name, capacity/1024)
+	return s, nil
+}
+
+// End ends the session: the driver loop stops, the rings are terminated,
+// every goroutine in Wait wakes, and later calls return ErrSessionEnded.
+// Packets received and not yet released must not be used after End. End is
+// safe to call more than once and from any goroutine.
+func (s *Session) End() {
+	s.done.Store(true)
+	s.endOnce.Do(func() {
+		s.loop.Stop()
+		s.rx.Terminate()
+		s.tx.Terminate()
+		s.lock.release()
+		// The memory and the eventfd stay until the Session is garbage, so
+		// that a call racing with End never touches unmapped memory.
+		logf(LogInfo, "%s: session ended", s.adapter.name)
+	})
+}
+
+func (s *Session) ended() bool { return s.done.Load() }
+
+// mapRingError turns package ring's errors into this package's.
+func mapRingError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case err == ring.ErrEmpty:
+		return ErrNoMoreItems
+	case err == ring.ErrFull:
+		return ErrBufferOverflow
+	case err == ring.ErrTerminated:
+		return ErrSessionEnded
+	case errors.Is(err, ring.ErrCorrupt):
+		return fmt.Errorf("%w: %v", ErrInvalidData, err)
+	case err == ring.ErrPacketSize:
+		return ErrInvalidPacketSize
+	}
+	return err
+}
+
+// ReceivePacket returns the next packet the host sent through the adapter.
+// The slice aliases ring memory: use it, then pass it to
+// ReleaseReceivePacket. It returns ErrNoMoreItems when there is none (wait
+// with Wait or ReadWaitEvent), ErrSessionEnded once the session is over.
+func (s *Session) ReceivePacket() ([]byte, error) {
+	p, err := s.rx.Receive()
+	return p, mapRingError(err)
+}
+
+// ReleaseReceivePacket returns a packet from ReceivePacket to the ring.
+// Packets may be released in any order.
+func (s *Session) ReleaseReceivePacket(packet []byte) {
+	if s.rx.Release(packet) == nil {
+		select {
+		case s.space <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// AllocateSendPacket reserves room for a packet of size bytes in the send
+// ring. Fill the slice with one IPv4 or IPv6 packet and pass it to
+// SendPacket. It returns ErrBufferOverflow when the ring is full (drop the
+// packet), ErrInvalidPacketSize for a size over PacketSizeMax, and
+// ErrSessionEnded once the session is over.
+func (s *Session) AllocateSendPacket(size int) ([]byte, error) {
+	p, err := s.tx.Allocate(size)
+	return p, mapRingError(err)
+}
+
+// SendPacket hands a packet from AllocateSendPacket to the host. Packets may
+// be sent in any order; the host gets them in allocation order. Packets
+// that are not IPv4 or IPv6 are dropped and counted in Stats.
+func (s *Session) SendPacket(packet []byte) {
+	s.tx.Commit(packet)
+}
+
+// ReadWaitEvent returns an eventfd that becomes readable when packets
+// arrive in the receive ring, for programs that poll(2) several sources.
+// After poll reports it readable, read its 8-byte counter (or call Wait)
+// before polling again, then call ReceivePacket until ErrNoMoreItems. The
+// session owns the fd: do not close it.
+func (s *Session) ReadWaitEvent() uintptr {
+	s.rx.KeepAlertable()
+	return uintptr(s.res.wake.Fd())
+}
+
+// Wait blocks until ReceivePacket may return a packet, or the session ends
+// (ErrSessionEnded), or ctx is done (ctx.Err()).
+func (s *Session) Wait(ctx context.Context) error {
+	return mapRingError(s.rx.Wait(ctx))
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats { return s.loop.Stats() }
