@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -163,8 +164,44 @@ func OpenAdapter(name string) (*Adapter, error) {
 		q.Close()
 		return nil, fmt.Errorf("ringtun: open %s: %w", name, err)
 	}
+	waitRunning(nc, link.Index, name)
 	return &Adapter{name: name, tunnelType: meta.tunnelType, guid: meta.guid,
 		persistent: meta.persistent, index: link.Index, keeper: q}, nil
+}
+
+// runningWait bounds how long OpenAdapter waits for an adapter to become
+// operational.
+const runningWait = 2 * time.Second
+
+// waitRunning waits until the interface, if it is administratively up, is
+// operational. A persistent adapter that no process holds has its carrier
+// off and its transmit queues deactivated. The first queue that attaches
+// turns the carrier on, but the kernel reactivates the queues from its
+// link-watch work, a moment later, and until then drops what the host
+// sends through the adapter, such as the reply to the first packet of a
+// new session. Getting the link makes the kernel run that work at once;
+// kernels that do not are polled until the link is running, and a no-op
+// change of the link, which waits for the RTNL lock that link-watch holds
+// while it reactivates the queues, orders the return after it.
+func waitRunning(nc *netcfg.Conn, index int, name string) {
+	deadline := time.Now().Add(runningWait)
+	for polled := false; ; polled = true {
+		l, err := nc.LinkNow(index)
+		if err != nil || !l.Up {
+			return
+		}
+		if l.Running {
+			if polled {
+				nc.SetUp(index)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			logf(LogWarn, "%s: not operational %v after it was opened", name, runningWait)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // findAdapter looks up a ringtun adapter by name.

@@ -64,17 +64,29 @@ type Config struct {
 
 func (c *Config) validate() error {
 	for _, p := range c.Addresses {
-		if !p.IsValid() || p.Addr().Zone() != "" {
-			return fmt.Errorf("%w: address %v", ErrInvalidConfig, p)
+		if err := checkPrefix("address", p); err != nil {
+			return err
 		}
 	}
 	for _, p := range c.Routes {
-		if !p.IsValid() || p.Addr().Zone() != "" {
-			return fmt.Errorf("%w: route %v", ErrInvalidConfig, p)
+		if err := checkPrefix("route", p); err != nil {
+			return err
 		}
 	}
 	if c.MTU != 0 && (c.MTU < 68 || c.MTU > PacketSizeMax) {
 		return fmt.Errorf("%w: MTU %d not in 68..65535", ErrInvalidConfig, c.MTU)
+	}
+	return nil
+}
+
+// checkPrefix refuses invalid prefixes, and IPv4-mapped IPv6 ones, which
+// the kernel refuses only after the items before them are applied.
+func checkPrefix(what string, p netip.Prefix) error {
+	if !p.IsValid() || p.Addr().Zone() != "" {
+		return fmt.Errorf("%w: %s %v", ErrInvalidConfig, what, p)
+	}
+	if p.Addr().Is4In6() {
+		return fmt.Errorf("%w: %s %v is an IPv4-mapped IPv6 prefix; give IPv4 ones in IPv4 form", ErrInvalidConfig, what, p)
 	}
 	return nil
 }
@@ -153,7 +165,9 @@ const maxTunnelTypeLen = 128
 
 // checkName applies the kernel's rules for interface names
 // (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or white
-// space.
+// space; ringtun also refuses control characters. It refuses '%' too: the
+// kernel takes a name with '%' as a template such as "tun%d" and makes up
+// another name from it, so the adapter would not get the name asked for.
 func checkName(name string) error {
 	if name == "" || len(name) > maxNameLen || name == "." || name == ".." {
 		return fmt.Errorf("%w: %q must be 1 to %d bytes and not . or ..", ErrInvalidName, name, maxNameLen)
@@ -162,6 +176,8 @@ func checkName(name string) error {
 		switch c := name[i]; {
 		case c == '/' || c == ':' || c <= ' ' || c == 0x7f:
 			return fmt.Errorf("%w: %q has a character the kernel refuses (%q)", ErrInvalidName, name, c)
+		case c == '%':
+			return fmt.Errorf("%w: %q has a %%, which the kernel takes as a name template", ErrInvalidName, name)
 		}
 	}
 	return nil

@@ -131,6 +131,9 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 		space:   make(chan struct{}, 1),
 	}
 	name := a.name
+	// The loop can stop by itself before Start returns (the adapter
+	// deleted at once): its OnStop waits until s.loop is set.
+	started := make(chan struct{})
 	s.loop = driver.Start(driver.Config{
 		Device:  q,
 		Receive: ring.NewProducer(rxRing, rxWake),
@@ -145,10 +148,12 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 			logf(level, "%s: %s", name, msg)
 		},
 		OnStop: func(err error) {
+			<-started
 			logf(LogWarn, "%s: session ended: %v", name, err)
 			s.End()
 		},
 	})
+	close(started)
 	runtime.AddCleanup(s, (*sessionMemory).free, s.res)
 	logf(LogInfo, "%s: session started, rings of %d KiB", a.name, capacity/1024)
 	return s, nil

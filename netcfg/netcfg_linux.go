@@ -21,7 +21,10 @@ type Link struct {
 	Name  string
 	Alias string
 	MTU   int
-	Up    bool
+	Up    bool // administratively up (IFF_UP)
+	// Running: operational (IFF_RUNNING), as the kernel's link-watch
+	// work last set it from the carrier.
+	Running bool
 }
 
 // Conn is an rtnetlink connection in the caller's network namespace.
@@ -42,7 +45,7 @@ func Dial() (*Conn, error) {
 func (c *Conn) Close() error { return c.c.Close() }
 
 func linkFrom(m rtnetlink.LinkMessage) Link {
-	l := Link{Index: int(m.Index), Up: m.Flags&unix.IFF_UP != 0}
+	l := Link{Index: int(m.Index), Up: m.Flags&unix.IFF_UP != 0, Running: m.Flags&unix.IFF_RUNNING != 0}
 	if a := m.Attributes; a != nil {
 		l.Name, l.MTU = a.Name, int(a.MTU)
 		if a.Alias != nil {
@@ -79,6 +82,20 @@ func (c *Conn) LinkByIndex(index int) (Link, error) {
 		}
 	}
 	return Link{}, fmt.Errorf("%w: index %d", ErrNotFound, index)
+}
+
+// LinkNow returns the interface with that index as the kernel acts on it.
+// Unlike LinkByIndex, it gets the one interface rather than listing them
+// all, and for a get the kernel (Linux 6.x) first finishes the link-watch
+// work pending for the interface: after a carrier change, an interface
+// transmits nothing until that work has run, which is otherwise done a
+// moment later.
+func (c *Conn) LinkNow(index int) (Link, error) {
+	m, err := c.c.Link.Get(uint32(index))
+	if err != nil {
+		return Link{}, fmt.Errorf("netcfg: get interface %d: %w", index, err)
+	}
+	return linkFrom(m), nil
 }
 
 // LinkByName returns the interface with that name, or ErrNotFound.
@@ -211,11 +228,23 @@ func (c *Conn) SetAddresses(index int, want []netip.Prefix) error {
 	if err != nil {
 		return err
 	}
+	deleted := false
 	for _, p := range have {
 		if !slices.Contains(want, p) {
-			if err := c.c.Address.Delete(addressMessage(index, p)); err != nil {
+			// EADDRNOTAVAIL: the kernel already deleted it with the
+			// primary address of its subnet.
+			if err := c.c.Address.Delete(addressMessage(index, p)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 				return fmt.Errorf("netcfg: delete address %s from interface %d: %w", p, index, err)
 			}
+			deleted = true
+		}
+	}
+	if deleted {
+		// Deleting the primary IPv4 address of a subnet deletes its
+		// secondary addresses too (unless promote_secondaries is set),
+		// wanted ones included: look again before adding.
+		if have, err = c.Addresses(index); err != nil {
+			return err
 		}
 	}
 	for _, p := range want {

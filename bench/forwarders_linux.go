@@ -1,0 +1,363 @@
+package main
+
+// The forwarders: each runs in its own process (this program with -role),
+// gets namespace A as file descriptor 3 and namespace B as 4, makes one
+// interface in each, prints "ready" on standard output, and forwards every
+// packet between the two until its standard input closes or it gets
+// SIGTERM/SIGINT. Its CPU time is what the harness measures.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/ringtun/ringtun"
+)
+
+// side is one end of a forwarder: the interface in one namespace.
+type side struct {
+	ns    *os.File
+	name  string
+	addr  string // own address, prefix length included
+	route string // the other side's network, routed through the interface
+}
+
+func forwarderMain(o options) int {
+	log.SetFlags(log.Lmicroseconds)
+	log.SetPrefix(o.role + " forwarder: ")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		io.Copy(io.Discard, os.Stdin) // the harness closes it to stop us, or dies
+		stop()
+	}()
+	prefix := map[string]string{cRingtun: "ringtun", cWireguard: "wggo", cPlain: "plain"}[o.role]
+	if prefix == "" {
+		log.Printf("unknown role %q", o.role)
+		return 2
+	}
+	sides := [2]side{
+		{os.NewFile(3, "netns-a"), prefix + "-a", addrA, netB},
+		{os.NewFile(4, "netns-b"), prefix + "-b", addrB, netA},
+	}
+	var err error
+	switch o.role {
+	case cRingtun:
+		err = forwardRingtun(ctx, sides, uint32(o.capacity))
+	case cWireguard:
+		err = forwardWireguard(ctx, sides)
+	case cPlain:
+		err = forwardPlain(ctx, sides)
+	}
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	return 0
+}
+
+// ready tells the harness the interfaces are up and configured.
+func ready() { fmt.Println("ready") }
+
+// inNS runs fn on a thread inside the network namespace ns. The thread is
+// never given back to the scheduler: it ends with fn.
+func inNS(ns *os.File, fn func() error) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
+// ipConfigure gives an interface its address and route with ip(8), in the
+// namespace of the calling thread.
+func ipConfigure(sd side) error {
+	for _, args := range [][]string{
+		{"link", "set", sd.name, "mtu", strconv.Itoa(linkMTU), "up"},
+		{"addr", "add", sd.addr, "dev", sd.name},
+		{"route", "add", sd.route, "dev", sd.name},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// forwardRingtun forwards between two ringtun adapters with the public
+// Session API, as an application would.
+func forwardRingtun(ctx context.Context, sides [2]side, capacity uint32) error {
+	ringtun.SetLogger(func(level ringtun.LogLevel, t time.Time, msg string) {
+		log.Printf("ringtun %s: %s", level, msg)
+	})
+	var adapters [2]*ringtun.Adapter
+	var sessions [2]*ringtun.Session
+	defer func() {
+		for i, a := range adapters {
+			if a != nil {
+				// Close deletes the interface, by netlink in its namespace.
+				if err := inNS(sides[i].ns, a.Close); err != nil {
+					log.Print(err)
+				}
+			}
+		}
+	}()
+	for i, sd := range sides {
+		err := inNS(sd.ns, func() error {
+			a, err := ringtun.CreateAdapterWithOptions(sd.name, "bench", ringtun.AdapterOptions{
+				Config: &ringtun.Config{
+					Addresses: []netip.Prefix{netip.MustParsePrefix(sd.addr)},
+					Routes:    []netip.Prefix{netip.MustParsePrefix(sd.route)},
+					MTU:       linkMTU,
+				},
+			})
+			if err != nil {
+				return err
+			}
+			adapters[i] = a
+			// The session's TUN queue attaches by name: in this namespace.
+			sessions[i], err = a.StartSession(capacity)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", sd.name, err)
+		}
+	}
+	ready()
+	var wg sync.WaitGroup
+	var moved, dropped [2]atomic.Uint64
+	for i := range 2 {
+		wg.Go(func() { pumpRingtun(ctx, sessions[i], sessions[1-i], &moved[i], &dropped[i]) })
+	}
+	<-ctx.Done()
+	for _, s := range sessions {
+		s.End() // wakes the Waits
+	}
+	wg.Wait()
+	for i := range 2 {
+		log.Printf("%s → %s: %d packets forwarded, %d dropped (send ring full); %s stats %+v",
+			sides[i].name, sides[1-i].name, moved[i].Load(), dropped[i].Load(), sides[i].name, sessions[i].Stats())
+	}
+	return nil
+}
+
+// pumpRingtun moves packets received on one session to the other: the
+// loop of a user of the API.
+func pumpRingtun(ctx context.Context, from, to *ringtun.Session, moved, dropped *atomic.Uint64) {
+	for {
+		p, err := from.ReceivePacket()
+		if err != nil {
+			if errors.Is(err, ringtun.ErrNoMoreItems) {
+				if err := from.Wait(ctx); err != nil {
+					return
+				}
+				continue
+			}
+			if !errors.Is(err, ringtun.ErrSessionEnded) {
+				log.Printf("ReceivePacket: %v", err)
+			}
+			return
+		}
+		out, err := to.AllocateSendPacket(len(p))
+		switch {
+		case err == nil:
+			copy(out, p)
+			to.SendPacket(out)
+			moved.Add(1)
+		case errors.Is(err, ringtun.ErrBufferOverflow):
+			dropped.Add(1)
+		default:
+			from.ReleaseReceivePacket(p)
+			if !errors.Is(err, ringtun.ErrSessionEnded) {
+				log.Printf("AllocateSendPacket: %v", err)
+			}
+			return
+		}
+		from.ReleaseReceivePacket(p)
+	}
+}
+
+// The buffer layout wireguard-go's device package gives tun.Device: buffers
+// of device.MaxMessageSize bytes, packets at device.MessageTransportOffsetContent,
+// which leaves room for the virtio-net header the Linux tun writes in front.
+const (
+	wgMaxMessageSize = 1<<16 - 1
+	wgOffset         = 16
+)
+
+// forwardWireguard forwards between two wireguard-go tun devices, with
+// batched Read and Write as wireguard-go's device uses them.
+func forwardWireguard(ctx context.Context, sides [2]side) error {
+	var devs [2]tun.Device
+	defer func() {
+		for _, d := range devs {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
+	for i, sd := range sides {
+		err := inNS(sd.ns, func() error {
+			// CreateTUN opens the device, sets its MTU and subscribes to
+			// link events with sockets of the calling thread's namespace.
+			d, err := tun.CreateTUN(sd.name, linkMTU)
+			if err != nil {
+				return err
+			}
+			devs[i] = d
+			return ipConfigure(sd)
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", sd.name, err)
+		}
+		go func() {
+			for range devs[i].Events() {
+			}
+		}()
+	}
+	log.Printf("batch sizes %d and %d", devs[0].BatchSize(), devs[1].BatchSize())
+	ready()
+	var wg sync.WaitGroup
+	var moved, writes, errs [2]atomic.Uint64
+	for i := range 2 {
+		wg.Go(func() { pumpWireguard(ctx, devs[i], devs[1-i], &moved[i], &writes[i], &errs[i]) })
+	}
+	<-ctx.Done()
+	for _, d := range devs {
+		d.Close() // unblocks the Reads
+	}
+	wg.Wait()
+	for i := range 2 {
+		log.Printf("%s → %s: %d packets read, %d Write calls, %d errors",
+			sides[i].name, sides[1-i].name, moved[i].Load(), writes[i].Load(), errs[i].Load())
+	}
+	return nil
+}
+
+func pumpWireguard(ctx context.Context, from, to tun.Device, moved, writes, errs *atomic.Uint64) {
+	batch := max(from.BatchSize(), to.BatchSize(), 1)
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, wgMaxMessageSize)
+	}
+	sizes := make([]int, batch)
+	out := make([][]byte, 0, batch)
+	for {
+		n, err := from.Read(bufs, sizes, wgOffset)
+		if err != nil {
+			if errors.Is(err, tun.ErrTooManySegments) {
+				// As wireguard-go's device: the batch lost packets, go on.
+				errs.Add(1)
+				continue
+			}
+			if ctx.Err() == nil && !errors.Is(err, os.ErrClosed) {
+				log.Printf("Read: %v", err)
+			}
+			return
+		}
+		out = out[:0]
+		for i := range n {
+			out = append(out, bufs[i][:wgOffset+sizes[i]])
+		}
+		moved.Add(uint64(n))
+		writes.Add(1)
+		if _, err := to.Write(out, wgOffset); err != nil {
+			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			if errs.Add(1) <= 5 {
+				log.Printf("Write: %v", err)
+			}
+		}
+	}
+}
+
+// forwardPlain forwards between two plain TUN devices (IFF_TUN|IFF_NO_PI,
+// no virtio-net header, no offloads): one blocking read() and one write()
+// per packet.
+func forwardPlain(ctx context.Context, sides [2]side) error {
+	var fds [2]int
+	for i, sd := range sides {
+		fds[i] = -1
+		err := inNS(sd.ns, func() error {
+			fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			fds[i] = fd
+			ifr, err := unix.NewIfreq(sd.name)
+			if err != nil {
+				return err
+			}
+			ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+			if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+				return fmt.Errorf("TUNSETIFF: %w", err)
+			}
+			return ipConfigure(sd)
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", sd.name, err)
+		}
+	}
+	ready()
+	var moved, errs [2]atomic.Uint64
+	for i := range 2 {
+		go func() {
+			runtime.LockOSThread()
+			from, to := fds[i], fds[1-i]
+			buf := make([]byte, 1<<16)
+			for {
+				n, err := unix.Read(from, buf)
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil {
+					log.Printf("read: %v", err)
+					return
+				}
+				for {
+					_, err = unix.Write(to, buf[:n])
+					if err != unix.EINTR {
+						break
+					}
+				}
+				if err != nil {
+					errs[i].Add(1)
+					continue
+				}
+				moved[i].Add(1)
+			}
+		}()
+	}
+	<-ctx.Done()
+	for i := range 2 {
+		log.Printf("%s → %s: %d packets forwarded, %d write errors", sides[i].name, sides[1-i].name, moved[i].Load(), errs[i].Load())
+	}
+	// The blocked reads end with the process; the kernel deletes both
+	// interfaces when their file descriptors close.
+	return nil
+}
