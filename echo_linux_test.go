@@ -2,33 +2,17 @@ package ringtun
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"net/netip"
-	"os/exec"
 	"testing"
-	"time"
 )
 
 // receiveMatching waits for a packet that match accepts, releasing the
 // others, and returns a copy of it.
 func receiveMatching(t *testing.T, s *Session, match func([]byte) bool) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	for {
-		p, err := s.ReceivePacket()
-		if errors.Is(err, ErrNoMoreItems) {
-			if err := s.Wait(ctx); err != nil {
-				out, _ := exec.Command("sh", "-c", "ip -6 addr; ip -6 route; ip -s link").CombinedOutput()
-				t.Fatalf("no matching packet: %v; stats %+v\n%s", err, s.Stats(), out)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := receiveNext(t, s)
 		ok := match(p)
 		if !ok {
 			t.Logf("skipped packet % x", p[:min(len(p), 48)])
