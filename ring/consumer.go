@@ -2,13 +2,24 @@ package ring
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
 
-// spinChecks is how many times Wait re-checks the ring before it sleeps, so
-// that a consumer that is about to get a record does not pay for a wake-up.
-const spinChecks = 64
+// Wait re-checks the ring a bounded number of times before it sleeps, so
+// that a consumer that is about to get a record does not pay for a
+// wake-up, and a busy producer does not pay for signalling one. The bound
+// adapts: it doubles (up to spinMax) each time spinning found a record and
+// halves (down to spinMin) each time the consumer had to sleep anyway, so
+// an idle ring costs little spinning and a busy one rarely sleeps. Every
+// spinYield checks the spinning goroutine yields its processor, so that on
+// a small machine the producer it waits for can run.
+const (
+	spinMin   = 16
+	spinMax   = 4096
+	spinYield = 8
+)
 
 // Consumer is the reading side of a ring: Receive hands out records in
 // order, Release gives them back in any order. Its methods are safe for
@@ -26,7 +37,9 @@ type Consumer struct {
 	err         error  // sticky: ErrTerminated or corruption
 	ended       bool   // this side terminated the ring: never store Head again
 
-	keepAlertable atomic.Bool // Alertable stays 1: the producer signals every Tail move
+	keepAlertable atomic.Bool   // Alertable stays 1: the producer signals every Tail move
+	spin          atomic.Int32  // Wait's current spin bound, spinMin..spinMax (0: spinMin)
+	sleeps        atomic.Uint64 // times Wait slept on the waker
 
 	waitMu   sync.Mutex
 	sleeping chan struct{} // non-nil while one goroutine sleeps on the waker; closed when it wakes
@@ -281,10 +294,9 @@ func (c *Consumer) Wait(ctx context.Context) error {
 	if c.waker == nil {
 		return errNoWaker
 	}
-	for i := 0; i < spinChecks; i++ {
-		if ready, err := c.poll(); ready {
-			return err
-		}
+	if c.spinWait() {
+		_, err := c.poll()
+		return err
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -318,6 +330,30 @@ func (c *Consumer) Wait(ctx context.Context) error {
 	}
 }
 
+// spinWait polls the ring up to the current spin bound and reports whether
+// a record (or an error) showed up, adapting the bound.
+func (c *Consumer) spinWait() bool {
+	bound := c.spin.Load()
+	if bound < spinMin {
+		bound = spinMin
+	}
+	for i := int32(1); i <= bound; i++ {
+		if ready, _ := c.poll(); ready {
+			c.spin.Store(min(bound*2, spinMax))
+			return true
+		}
+		if i%spinYield == 0 {
+			runtime.Gosched()
+		}
+	}
+	c.spin.Store(max(bound/2, spinMin))
+	return false
+}
+
+// Sleeps returns how many times Wait has put a goroutine to sleep on the
+// waker: the wake-ups this consumer asked the producer for.
+func (c *Consumer) Sleeps() uint64 { return c.sleeps.Load() }
+
 // KeepAlertable sets Alertable and keeps it set, so that the producer
 // signals the waker on every Tail move, as Wintun's driver does. It is for
 // consumers that wait on the waker's file descriptor themselves instead of
@@ -339,5 +375,6 @@ func (c *Consumer) sleep(ctx context.Context) error {
 	if ready, _ := c.poll(); ready {
 		return nil
 	}
+	c.sleeps.Add(1)
 	return c.waker.Wait(ctx)
 }

@@ -1,6 +1,9 @@
 package ring
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Producer is the writing side of a ring: Allocate reserves a record,
 // Commit publishes it. Records may be committed in any order; the consumer
@@ -18,6 +21,8 @@ type Producer struct {
 	committed   bitmap // which of those were committed
 	err         error  // sticky: ErrTerminated or corruption
 	ended       bool   // this side terminated the ring: never store Tail again
+
+	signals atomic.Uint64 // times a Tail move signalled the waker
 }
 
 // NewProducer returns the producer side of r. It starts from the ring's
@@ -137,6 +142,7 @@ func (p *Producer) Commit(b []byte) error {
 	}
 	p.mu.Unlock()
 	if wake {
+		p.signals.Add(1)
 		p.waker.Signal()
 	}
 	return err
@@ -159,10 +165,15 @@ func (p *Producer) CommitBatch(pkts [][]byte) error {
 	}
 	p.mu.Unlock()
 	if wake {
+		p.signals.Add(1)
 		p.waker.Signal()
 	}
 	return first
 }
+
+// Signals returns how many times committing records woke the consumer
+// through the waker (each one a system call with EventFD).
+func (p *Producer) Signals() uint64 { return p.signals.Load() }
 
 // mark clears the pending bit of the record whose payload is b.
 func (p *Producer) mark(b []byte) error {
@@ -237,4 +248,59 @@ func (p *Producer) Err() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
+}
+
+// Shrink cuts the payload of the record most recently returned by Allocate
+// or AllocateBatch, not yet committed, down to size bytes, and returns the
+// shortened payload; the bytes it gives up go back to the ring. It lets a
+// producer reserve room for the largest record it may get, fill it, and
+// keep only what it used. Shrink returns ErrForeignPacket unless b is that
+// record, and ErrPacketSize unless 0 <= size <= len(b).
+func (p *Producer) Shrink(b []byte, size int) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	off, ok := p.last(b)
+	if !ok {
+		return nil, ErrForeignPacket
+	}
+	if size < 0 || size > len(b) {
+		return nil, ErrPacketSize
+	}
+	r := p.r
+	r.setSize(off, uint32(size)|flagBit)
+	p.tail = (off + align4(Alignment+uint32(size))) & r.mask
+	return b[:size:size], nil
+}
+
+// Cancel gives back the record most recently returned by Allocate or
+// AllocateBatch, not yet committed, as if it had never been allocated. It
+// returns ErrForeignPacket unless b is that record.
+func (p *Producer) Cancel(b []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	off, ok := p.last(b)
+	if !ok {
+		return ErrForeignPacket
+	}
+	p.starts.clear(off)
+	p.tail = off
+	return nil
+}
+
+// last returns the offset of b's record if b is the payload of the most
+// recently allocated record and that record is not committed.
+func (p *Producer) last(b []byte) (uint32, bool) {
+	r := p.r
+	at, ok := offsetIn(r.data, b)
+	if !ok || at < Alignment || (at-Alignment)%Alignment != 0 || len(b) > PacketSizeMax {
+		return 0, false
+	}
+	off := at - Alignment
+	if off >= r.capacity || !p.starts.has(off) || p.committed.has(off) {
+		return 0, false
+	}
+	if (off+align4(Alignment+uint32(len(b))))&r.mask != p.tail {
+		return 0, false
+	}
+	return off, true
 }
