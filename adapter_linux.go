@@ -329,15 +329,23 @@ func (a *Adapter) deleteIfOurs(nc *netcfg.Conn) error {
 // stillThere checks that the interface is still the adapter's: attaching a
 // queue to a deleted name makes a new interface.
 func (a *Adapter) stillThere() error {
+	_, err := a.link()
+	return err
+}
+
+// link returns the adapter's interface, or ErrAdapterNotFound if it is gone
+// (or another interface took its name).
+func (a *Adapter) link() (netcfg.Link, error) {
 	nc, err := netcfg.Dial()
 	if err != nil {
-		return fmt.Errorf("ringtun: %s: %w", a.name, err)
+		return netcfg.Link{}, fmt.Errorf("ringtun: %s: %w", a.name, err)
 	}
 	defer nc.Close()
-	if link, err := nc.LinkByName(a.name); err != nil || link.Index != a.index {
-		return fmt.Errorf("%w: %s was deleted", ErrAdapterNotFound, a.name)
+	link, err := nc.LinkByName(a.name)
+	if err != nil || link.Index != a.index {
+		return netcfg.Link{}, fmt.Errorf("%w: %s was deleted", ErrAdapterNotFound, a.name)
 	}
-	return nil
+	return link, nil
 }
 
 // Name returns the adapter's interface name.

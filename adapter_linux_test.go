@@ -1309,7 +1309,7 @@ func TestSetLogger(t *testing.T) {
 	}
 	want := []string{
 		fmt.Sprintf("created adapter log0 (Logged, %s, index %d)", guid, index),
-		"log0: session started, rings of 128 KiB",
+		"log0: session started, rings of 128 KiB; offloads csum|tso4|tso6|tso_ecn|uso4|uso6, merged writes: TCP true, UDP true",
 		"log0: session ended",
 		"deleted adapter log0",
 	}

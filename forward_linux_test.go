@@ -37,6 +37,7 @@ import (
 
 	"github.com/ringtun/ringtun/internal/driver"
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/tundev"
 )
 
 var (
@@ -596,9 +597,17 @@ func TestForward(t *testing.T) {
 
 	var ringtunX, vethX tcpResult
 	t.Run("TCP", func(t *testing.T) {
+		a0, b0 := p.sa.Stats(), p.sb.Stats()
 		ringtunX = tcpTransfer(t, p.nsB, p.nsA, fwdAddrB, size, transferLimit)
 		t.Logf("ringtun TCP A→B: %v; the kernel dropped %d packets on fwdA's full TUN queue", ringtunX, kernelTxDrops(t, p.nsA, "fwdA"))
 		t.Logf("%v; session A %+v; session B %+v", p.fwd, p.sa.Stats(), p.sb.Stats())
+		checkOffloadPath(t, p, a0, b0, tundev.TSO4)
+	})
+	t.Run("UDPGSO", func(t *testing.T) {
+		a0, b0 := p.sa.Stats(), p.sb.Stats()
+		udpGSOTransfer(t, p.nsB, p.nsA, fwdAddrB, 200)
+		t.Logf("%v; session A %+v; session B %+v", p.fwd, p.sa.Stats(), p.sb.Stats())
+		checkOffloadPath(t, p, a0, b0, tundev.USO4)
 	})
 	t.Run("UDP", func(t *testing.T) {
 		const count = 20000
@@ -616,6 +625,120 @@ func TestForward(t *testing.T) {
 	if ringtunX.bytes > 0 && vethX.bytes > 0 {
 		t.Logf("TCP, %d MiB: ringtun %.0f MB/s, veth %.0f MB/s, ratio ringtun/veth %.2f (race detector: %v)",
 			size>>20, ringtunX.mbps(), vethX.mbps(), ringtunX.mbps()/vethX.mbps(), raceBuild)
+	}
+}
+
+// checkOffloadPath checks, when the sessions negotiated the offload
+// want, that the traffic since the counters a0 (session A) and b0 (session
+// B) went through the offload path: A's driver split super-packets from
+// the host and B's driver merged runs of packets into super-packets.
+func checkOffloadPath(t *testing.T, p *fwdPair, a0, b0 Stats, want tundev.Offloads) {
+	t.Helper()
+	if p.sa.off.kernel&want == 0 {
+		t.Logf("the kernel did not agree to %s: the plain path was used", want)
+		return
+	}
+	a, b := p.sa.Stats(), p.sb.Stats()
+	if a.RxSuperPackets == a0.RxSuperPackets || a.RxSegments-a0.RxSegments <= a.RxSuperPackets-a0.RxSuperPackets {
+		t.Errorf("session A split %d super-packets into %d packets, want some super-packets of several",
+			a.RxSuperPackets-a0.RxSuperPackets, a.RxSegments-a0.RxSegments)
+	}
+	if want&(tundev.TSO4) != 0 && !p.sb.off.tcp || want&(tundev.USO4) != 0 && !p.sb.off.udp {
+		t.Logf("the kernel refuses merged writes: none expected")
+		return
+	}
+	if b.TxCoalescedWrites == b0.TxCoalescedWrites || b.TxCoalescedPackets-b0.TxCoalescedPackets <= b.TxCoalescedWrites-b0.TxCoalescedWrites {
+		t.Errorf("session B merged %d packets into %d writes, want runs merged",
+			b.TxCoalescedPackets-b0.TxCoalescedPackets, b.TxCoalescedWrites-b0.TxCoalescedWrites)
+	}
+	if a.RxDropsInvalid != 0 || b.TxErrors != 0 {
+		t.Errorf("session A dropped %d invalid packets, session B's device refused %d", a.RxDropsInvalid, b.TxErrors)
+	}
+}
+
+// udpGSOTransfer sends rounds UDP super-packets from a client in cliNS to a
+// server on srv in srvNS, each one sendmsg with UDP_SEGMENT that the host
+// cuts into datagrams of 1200 bytes (the last shorter), and checks that the
+// server gets every datagram whole, in order, and nothing else.
+func udpGSOTransfer(tb testing.TB, srvNS, cliNS *netns.NS, srv netip.Addr, rounds int) {
+	tb.Helper()
+	const seg, perSend = 1200, 12
+	var sc, cc *net.UDPConn
+	in(tb, srvNS, func() (err error) {
+		sc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(srv, 0)))
+		if err == nil {
+			err = sc.SetReadBuffer(4 << 20)
+		}
+		return err
+	})
+	defer sc.Close()
+	in(tb, cliNS, func() (err error) {
+		cc, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(sc.LocalAddr().(*net.UDPAddr).AddrPort()))
+		return err
+	})
+	defer cc.Close()
+	rc, err := cc.SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT, seg) }); err != nil || serr != nil {
+		tb.Skipf("UDP_SEGMENT not available: %v %v", err, serr)
+	}
+	// datagram returns datagram i of round r: its index, then bytes made
+	// from both; the last of each send is 500 bytes.
+	datagram := func(r, i int) []byte {
+		n := seg
+		if i == perSend-1 {
+			n = 500
+		}
+		b := make([]byte, n)
+		binary.BigEndian.PutUint32(b, uint32(r*perSend+i))
+		for k := 4; k < n; k++ {
+			b[k] = byte(r*31 + i*7 + k)
+		}
+		return b
+	}
+	buf := make([]byte, 65536)
+	for r := range rounds {
+		var send []byte
+		for i := range perSend {
+			send = append(send, datagram(r, i)...)
+		}
+		if _, err := cc.Write(send); err != nil {
+			tb.Fatalf("send %d: %v", r, err)
+		}
+		for i := range perSend {
+			sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := sc.Read(buf)
+			if err != nil {
+				tb.Fatalf("server: datagram %d of send %d: %v", i, r, err)
+			}
+			if want := datagram(r, i); !bytes.Equal(buf[:n], want) {
+				tb.Fatalf("server: datagram %d of send %d is %d bytes starting %x, want %d starting %x",
+					i, r, n, buf[:min(n, 8)], len(want), want[:8])
+			}
+		}
+	}
+}
+
+// TestForwardNoOffloads moves the TCP transfer through sessions that asked
+// the kernel for no offloads: every packet is read and written on its own,
+// the path for kernels that refuse offloads and for merged writes refused.
+func TestForwardNoOffloads(t *testing.T) {
+	old := useOffloads
+	useOffloads = 0
+	p := newFwdPair(t, forwardCapacity, forwardCapacity, driver.Wait)
+	useOffloads = old
+	if p.sa.off != (offloads{}) || p.sb.off != (offloads{}) {
+		t.Fatalf("sessions use %+v and %+v, want nothing", p.sa.off, p.sb.off)
+	}
+	x := tcpTransfer(t, p.nsB, p.nsA, fwdAddrB, transferSize(forwardBytes)/4, transferLimit)
+	a, b := p.sa.Stats(), p.sb.Stats()
+	t.Logf("TCP A→B without offloads: %v; session A %+v; session B %+v", x, a, b)
+	if a.RxSuperPackets != 0 || b.TxCoalescedWrites != 0 || b.TxWrites != b.TxPackets {
+		t.Errorf("without offloads: %d super-packets split, %d merged writes, %d writes for %d packets",
+			a.RxSuperPackets, b.TxCoalescedWrites, b.TxWrites, b.TxPackets)
 	}
 }
 

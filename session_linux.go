@@ -24,10 +24,50 @@ type Session struct {
 	loop    *driver.Loop
 	lock    *sessionLock
 	space   chan struct{} // tells a waiting driver reader that records were released
+	off     offloads      // what the driver was allowed to use
+	rxWaker *receiveWaker
 
 	endOnce sync.Once
 	done    atomic.Bool // End has run or is running
 }
+
+// receiveWaker wakes the application when the driver commits received
+// packets. In-process, Session.Wait sleeps on a channel, so a wake-up
+// costs no system call; once the application asked for ReadWaitEvent, the
+// eventfd is signalled as well.
+type receiveWaker struct {
+	ch    *ring.ChanWaker
+	fd    *ring.EventFD
+	useFD atomic.Bool
+}
+
+func (w *receiveWaker) Signal() {
+	w.ch.Signal()
+	if w.useFD.Load() {
+		w.fd.Signal()
+	}
+}
+
+func (w *receiveWaker) Wait(ctx context.Context) error { return w.ch.Wait(ctx) }
+
+// sendWaker wakes the driver's writer when the application commits packets
+// to the send ring while the writer sleeps. It first offers the work to the
+// calling goroutine (driver.Loop.Kick): an idle writer's packets then go out
+// at once, without a goroutine switch; a busy writer, which never sleeps,
+// never costs the application anything.
+type sendWaker struct {
+	ch   *ring.ChanWaker
+	loop atomic.Pointer[driver.Loop]
+}
+
+func (w *sendWaker) Signal() {
+	if l := w.loop.Load(); l != nil && l.Kick() {
+		return
+	}
+	w.ch.Signal()
+}
+
+func (w *sendWaker) Wait(ctx context.Context) error { return w.ch.Wait(ctx) }
 
 // sessionMemory is what must outlive every method call on a Session: the
 // ring memory, which received packets alias, and the eventfd that
@@ -51,6 +91,11 @@ type Stats = driver.Stats
 // receive ring is full. Waiting (back-pressure) is the default; tests
 // compare it with dropping.
 var fullPolicy = driver.Wait
+
+// useOffloads bounds the kernel offloads a session asks for, and so whether
+// its driver splits and merges GSO super-packets. All of them is the
+// default; tests turn them off to check the plain path and compare.
+var useOffloads = tundev.CSUM | tundev.TSO4 | tundev.TSO6 | tundev.TSOECN | tundev.USO4 | tundev.USO6
 
 // StartSession starts the adapter's session with two rings of capacity
 // bytes each (a power of two from RingCapacityMin to RingCapacityMax). It
@@ -96,8 +141,13 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, mapTunError(a.name, err))
 	}
 	undo = append(undo, func() { q.Close() })
-	if err := a.stillThere(); err != nil {
+	link, err := a.link()
+	if err != nil {
 		return nil, err
+	}
+	off, err := negotiateOffloads(q)
+	if err != nil {
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, err)
 	}
 
 	size := ring.RingSize(capacity)
@@ -121,25 +171,31 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 	if err != nil {
 		return nil, err
 	}
-	txWake := ring.NewChanWaker()
+	txWake := &sendWaker{ch: ring.NewChanWaker()}
+	rxWaker := &receiveWaker{ch: ring.NewChanWaker(), fd: rxWake}
 	s := &Session{
+		rxWaker: rxWaker,
 		adapter: a,
 		res:     &sessionMemory{mem: mem, wake: rxWake},
-		rx:      ring.NewConsumer(rxRing, rxWake),
+		rx:      ring.NewConsumer(rxRing, rxWaker),
 		tx:      ring.NewProducer(txRing, txWake),
 		lock:    lock,
 		space:   make(chan struct{}, 1),
+		off:     off,
 	}
 	name := a.name
 	// The loop can stop by itself before Start returns (the adapter
 	// deleted at once): its OnStop waits until s.loop is set.
 	started := make(chan struct{})
 	s.loop = driver.Start(driver.Config{
-		Device:  q,
-		Receive: ring.NewProducer(rxRing, rxWake),
-		Send:    ring.NewConsumer(txRing, txWake),
-		Space:   s.space,
-		Full:    fullPolicy,
+		Device:      q,
+		Receive:     ring.NewProducer(rxRing, rxWaker),
+		Send:        ring.NewConsumer(txRing, txWake),
+		Space:       s.space,
+		Full:        fullPolicy,
+		MTU:         link.MTU,
+		CoalesceTCP: off.tcp,
+		CoalesceUDP: off.udp,
 		Log: func(warn bool, msg string) {
 			level := LogInfo
 			if warn {
@@ -153,10 +209,44 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 			s.End()
 		},
 	})
+	txWake.loop.Store(s.loop)
 	close(started)
 	runtime.AddCleanup(s, (*sessionMemory).free, s.res)
-	logf(LogInfo, "%s: session started, rings of %d KiB", a.name, capacity/1024)
+	logf(LogInfo, "%s: session started, rings of %d KiB; offloads %s, merged writes: TCP %v, UDP %v",
+		a.name, capacity/1024, off.kernel, off.tcp, off.udp)
 	return s, nil
+}
+
+// offloads is what a session's driver may use: the offloads the kernel
+// agreed to (what it may hand the reader) and whether it accepts merged
+// TCP and UDP writes.
+type offloads struct {
+	kernel   tundev.Offloads
+	tcp, udp bool
+}
+
+// negotiateOffloads sets the device's offloads to the best the kernel
+// accepts and probes whether it takes merged writes. The offloads in
+// useOffloads bound what is asked for.
+func negotiateOffloads(q *tundev.Queue) (offloads, error) {
+	k, err := q.NegotiateFrom(useOffloads)
+	if err != nil {
+		return offloads{}, err
+	}
+	o := offloads{kernel: k}
+	if useOffloads&(tundev.TSO4|tundev.USO4) == 0 {
+		return o, nil
+	}
+	tcp, udp, err := q.ProbeGSO()
+	if err != nil {
+		return offloads{}, err
+	}
+	o.tcp = tcp && useOffloads&tundev.TSO4 != 0
+	o.udp = udp && useOffloads&tundev.USO4 != 0
+	if !tcp || !udp {
+		logf(LogWarn, "%s: the kernel refuses merged writes (TCP %v, UDP %v): writing those packets one by one", q.Name(), tcp, udp)
+	}
+	return o, nil
 }
 
 // End ends the session: the driver loop stops, the rings are terminated,
@@ -236,10 +326,11 @@ func (s *Session) SendPacket(packet []byte) {
 
 // ReadWaitEvent returns an eventfd that becomes readable when packets
 // arrive in the receive ring, for programs that poll(2) several sources.
-// After poll reports it readable, read its 8-byte counter (or call Wait)
-// before polling again, then call ReceivePacket until ErrNoMoreItems. The
-// session owns the fd: do not close it.
+// After poll reports it readable, read its 8-byte counter before polling
+// again, then call ReceivePacket until ErrNoMoreItems. The session owns the
+// fd: do not close it.
 func (s *Session) ReadWaitEvent() uintptr {
+	s.rxWaker.useFD.Store(true)
 	s.rx.KeepAlertable()
 	return uintptr(s.res.wake.Fd())
 }

@@ -59,6 +59,11 @@ func run(o options) int {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		return 2
 	}
+	tests, err := parseTests(o.tests)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: -tests: %v\n", err)
+		return 2
+	}
 	if o.rounds < 1 || o.pings < 1 || o.duration < time.Second || o.interval < time.Millisecond {
 		fmt.Fprintln(os.Stderr, "bench: -rounds and -pings must be ≥ 1, -duration ≥ 1s, -ping-interval ≥ 1ms")
 		return 2
@@ -71,6 +76,17 @@ func run(o options) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		return 1
+	}
+	profDir := ""
+	if o.cpuprofile != "" {
+		// Absolute: the forwarders get the path of their file on their command line.
+		if profDir, err = filepath.Abs(o.cpuprofile); err == nil {
+			err = os.MkdirAll(profDir, 0o755)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: -cpuprofile: %v\n", err)
+			return 1
+		}
 	}
 
 	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -92,7 +108,7 @@ func run(o options) int {
 	ctx, cancel := context.WithTimeout(sigCtx, timeout)
 	defer cancel()
 
-	h := &harness{o: o, verbose: o.verbose}
+	h := &harness{o: o, verbose: o.verbose, tests: tests, profDir: profDir}
 	defer h.cleanup()
 	logf("setting up namespaces (run bounded to %v)", timeout.Round(time.Second))
 	if err := h.setup(ctx, contenders); err != nil {
@@ -110,6 +126,7 @@ func run(o options) int {
 		Interval:   o.interval,
 		Smoke:      o.smoke,
 		Contenders: contenders,
+		Tests:      selected(allTests, tests),
 		Samples:    map[string][]sample{},
 	}
 rounds:
@@ -120,7 +137,7 @@ rounds:
 				break rounds
 			}
 			logf("round %d/%d: %s", r+1, o.rounds, c)
-			s := h.measure(ctx, c)
+			s := h.measure(ctx, c, r+1)
 			if ctx.Err() != nil {
 				break rounds
 			}
@@ -157,6 +174,9 @@ rounds:
 		return 1
 	}
 	fmt.Printf("wrote %s and %s (%v in all)\n", md, svg, info.Elapsed.Round(time.Second))
+	if profDir != "" {
+		fmt.Printf("forwarder CPU profiles in %s (go tool pprof -top FILE)\n", profDir)
+	}
 	if len(errs) > 0 {
 		return 1
 	}
@@ -277,6 +297,17 @@ func ensureTools(ctx context.Context, o options) error {
 	return nil
 }
 
+// selected returns the members of all that are in set, in all's order.
+func selected(all []string, set map[string]bool) []string {
+	var out []string
+	for _, x := range all {
+		if set[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -382,6 +413,8 @@ func (t *tailBuffer) String() string {
 type harness struct {
 	o       options
 	verbose bool
+	tests   map[string]bool // the measurements to run (-tests)
+	profDir string          // where forwarders write CPU profiles (-cpuprofile), or ""
 
 	nsA, nsB         *netns.NS
 	exRoot, exA, exB *executor
@@ -538,8 +571,8 @@ func (h *harness) cleanup() {
 	}
 }
 
-// measure runs one round of every measurement for one contender.
-func (h *harness) measure(ctx context.Context, c string) sample {
+// measure runs one round of the selected measurements for one contender.
+func (h *harness) measure(ctx context.Context, c string, round int) sample {
 	s := newSample()
 	fail := func(what string, err error) {
 		if ctx.Err() == nil {
@@ -555,7 +588,7 @@ func (h *harness) measure(ctx context.Context, c string) sample {
 		target = targetVeth
 	} else {
 		var err error
-		fwd, err = h.startForwarder(ctx, c)
+		fwd, err = h.startForwarder(ctx, c, round)
 		if err != nil {
 			fail("forwarder", err)
 			return s
@@ -567,17 +600,22 @@ func (h *harness) measure(ctx context.Context, c string) sample {
 		}()
 	}
 
-	if p, err := h.ping(ctx, target); err != nil {
-		fail("ping", err)
-	} else {
-		s.PingMinUs = slices.Min(p.RTTus)
-		s.PingAvgUs = mean(p.RTTus)
-		s.PingP99Us = percentile(p.RTTus, 99)
+	if h.tests[tPing] {
+		if p, err := h.ping(ctx, target); err != nil {
+			fail("ping", err)
+		} else {
+			s.PingMinUs = slices.Min(p.RTTus)
+			s.PingAvgUs = mean(p.RTTus)
+			s.PingP99Us = percentile(p.RTTus, 99)
+		}
 	}
 
 	var cpu, moved float64
 	cpuOK := fwd != nil
 	for _, streams := range []int{1, 4} {
+		if !h.tests[map[int]string{1: tTCP1, 4: tTCP4}[streams]] {
+			continue
+		}
 		var before, after float64
 		var err error
 		if fwd != nil {
@@ -607,11 +645,13 @@ func (h *harness) measure(ctx context.Context, c string) sample {
 		s.CPUsPerGB = cpu / (moved / 1e9)
 	}
 
-	if u, err := h.iperfUDP(ctx, target); err != nil {
-		fail("UDP 64 B", err)
-	} else {
-		s.UDPpps = u.PPS
-		s.UDPLossPct = u.LossPct
+	if h.tests[tUDP] {
+		if u, err := h.iperfUDP(ctx, target); err != nil {
+			fail("UDP 64 B", err)
+		} else {
+			s.UDPpps = u.PPS
+			s.UDPLossPct = u.LossPct
+		}
 	}
 	if fwd != nil && !fwd.alive() {
 		fail("forwarder", fmt.Errorf("exited during the measurements: %s", fwd.tail()))
@@ -679,8 +719,9 @@ type forwarder struct {
 
 // startForwarder starts a contender's forwarder: this program again, with
 // -role, holding the namespaces as file descriptors 3 (A) and 4 (B). It
-// returns once the forwarder has made and configured both interfaces.
-func (h *harness) startForwarder(ctx context.Context, c string) (*forwarder, error) {
+// returns once the forwarder has made and configured both interfaces. With
+// -cpuprofile it profiles itself into DIR/CONTENDER-roundN.pprof.
+func (h *harness) startForwarder(ctx context.Context, c string, round int) (*forwarder, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -705,7 +746,11 @@ func (h *harness) startForwarder(ctx context.Context, c string) (*forwarder, err
 		tee = os.Stderr
 	}
 	f := &forwarder{name: c, log: newTail(8192, tee), done: make(chan struct{})}
-	f.cmd = exec.Command(exe, "-role", c, "-ring-capacity", strconv.FormatUint(uint64(h.o.capacity), 10))
+	args := []string{"-role", c, "-ring-capacity", strconv.FormatUint(uint64(h.o.capacity), 10)}
+	if h.profDir != "" {
+		args = append(args, "-profile-file", filepath.Join(h.profDir, fmt.Sprintf("%s-round%d.pprof", c, round)))
+	}
+	f.cmd = exec.Command(exe, args...)
 	f.cmd.ExtraFiles = []*os.File{fa, fb}
 	f.cmd.Stdout, f.cmd.Stderr = outW, f.log
 	f.cmd.SysProcAttr = childAttr()

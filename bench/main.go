@@ -46,8 +46,11 @@ type options struct {
 	noInstall  bool
 	capacity   uint
 	verbose    bool
+	tests      string // comma-separated measurements to run
+	cpuprofile string // directory for the forwarders' CPU profiles
 
-	role string // internal: run as a forwarder child
+	role        string // internal: run as a forwarder child
+	profileFile string // internal: the forwarder child's CPU profile
 }
 
 func main() {
@@ -63,7 +66,10 @@ func main() {
 	flag.BoolVar(&o.noInstall, "no-install", false, "fail instead of installing missing tools (iperf3, iproute2, ping) with apt-get")
 	flag.UintVar(&o.capacity, "ring-capacity", 0x800000, "ringtun session ring capacity in bytes")
 	flag.BoolVar(&o.verbose, "v", false, "show the forwarders' logs and every measurement as it is made")
+	flag.StringVar(&o.tests, "tests", "ping,tcp1,tcp4,udp", "comma-separated measurements to run: ping, tcp1, tcp4, udp")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "directory for a Go CPU profile of every forwarder process, over its whole life: DIR/CONTENDER-roundN.pprof")
 	flag.StringVar(&o.role, "role", "", "internal: run as the forwarder of a contender")
+	flag.StringVar(&o.profileFile, "profile-file", "", "internal: the forwarder's CPU profile file")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())

@@ -22,6 +22,35 @@ const (
 
 var allContenders = []string{cRingtun, cWireguard, cPlain, cVeth}
 
+// The measurements, in the order they run (-tests).
+const (
+	tPing = "ping"
+	tTCP1 = "tcp1"
+	tTCP4 = "tcp4"
+	tUDP  = "udp"
+)
+
+var allTests = []string{tPing, tTCP1, tTCP4, tUDP}
+
+// parseTests parses -tests: a comma-separated subset of allTests.
+func parseTests(list string) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !slices.Contains(allTests, t) {
+			return nil, fmt.Errorf("unknown test %q (known: %s)", t, strings.Join(allTests, ", "))
+		}
+		set[t] = true
+	}
+	if len(set) == 0 {
+		return nil, errors.New("no tests")
+	}
+	return set, nil
+}
+
 // contenderNote describes each contender in the report.
 var contenderNote = map[string]string{
 	cRingtun:   "two ringtun adapters, forwarded with the public Session API (ReceivePacket → AllocateSendPacket+copy+SendPacket → ReleaseReceivePacket, Wait when empty), one goroutine per direction",

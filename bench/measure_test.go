@@ -162,3 +162,15 @@ func TestParseStatCPU(t *testing.T) {
 		t.Error("no error for a short stat")
 	}
 }
+
+func TestParseTests(t *testing.T) {
+	got, err := parseTests(" tcp1, udp ,tcp1")
+	if err != nil || len(got) != 2 || !got[tTCP1] || !got[tUDP] {
+		t.Errorf("parseTests: %v, %v", got, err)
+	}
+	for _, bad := range []string{"", " , ", "tcp2", "tcp1,UDP"} {
+		if _, err := parseTests(bad); err == nil {
+			t.Errorf("parseTests(%q) did not fail", bad)
+		}
+	}
+}

@@ -21,6 +21,7 @@ type runInfo struct {
 	Interval   time.Duration
 	Smoke      bool
 	Contenders []string
+	Tests      []string            // the measurements that ran (-tests)
 	Samples    map[string][]sample // per contender, one per round that ran
 }
 
@@ -73,6 +74,9 @@ func (ri *runInfo) table() string {
 	var b strings.Builder
 	get := func(c, key string) float64 { return ri.medianOf(c, metricByKey(key)) }
 	fmt.Fprintf(&b, "Medians of %d round(s); iperf3 runs of %v, %d pings at %v.\n\n", ri.Rounds, ri.Duration, ri.Pings, ri.Interval)
+	if len(ri.Tests) > 0 && len(ri.Tests) < len(allTests) {
+		fmt.Fprintf(&b, "Only these measurements ran (-tests): %s; CPU per GB is over the TCP runs among them.\n\n", strings.Join(ri.Tests, ", "))
+	}
 	b.WriteString("| contender | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP 64 B delivered (kpps) | UDP 64 B loss (%) | ping min / avg / p99 (µs) | forwarder CPU (s/GB) |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range ri.Contenders {

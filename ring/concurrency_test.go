@@ -549,6 +549,9 @@ func ccLostWakeup(t *testing.T, inner Waker, tc ccLostWakeupCase) {
 	r := ccNewRing(t, CapacityMin)
 	w := &ccCountingWaker{Waker: inner}
 	p, c := NewProducer(r, w), NewConsumer(r, w)
+	// Keep Wait's spin short, as it is on an idle ring, so that the
+	// consumer sleeps often and the Alertable window is crossed often.
+	c.spinCap = spinMin
 
 	// enough tells the producer to send its last record; abort, set when
 	// the test ends, stops it at once.

@@ -39,6 +39,7 @@ type Consumer struct {
 
 	keepAlertable atomic.Bool   // Alertable stays 1: the producer signals every Tail move
 	spin          atomic.Int32  // Wait's current spin bound, spinMin..spinMax (0: spinMin)
+	spinCap       int32         // tests: a lower spinMax (0: spinMax)
 	sleeps        atomic.Uint64 // times Wait slept on the waker
 
 	waitMu   sync.Mutex
@@ -339,7 +340,11 @@ func (c *Consumer) spinWait() bool {
 	}
 	for i := int32(1); i <= bound; i++ {
 		if ready, _ := c.poll(); ready {
-			c.spin.Store(min(bound*2, spinMax))
+			limit := int32(spinMax)
+			if c.spinCap != 0 {
+				limit = c.spinCap
+			}
+			c.spin.Store(min(bound*2, limit))
 			return true
 		}
 		if i%spinYield == 0 {

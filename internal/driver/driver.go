@@ -13,18 +13,23 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/ringtun/ringtun/internal/offload"
 	"github.com/ringtun/ringtun/ring"
 )
 
-// Device is one queue of a TUN device. Read and Write move one IP packet
-// each and block until done; Close unblocks them. Once the device is gone,
-// Read and Write return an error wrapping os.ErrClosed; any other Write
-// error rejects only that packet.
+// Device is one queue of a TUN device opened with IFF_VNET_HDR: every
+// packet read or written is preceded by a virtio_net_hdr
+// (offload.HdrLen bytes). ReadVec reads one header and packet scattered
+// over vec (readv), WriteVec writes one gathered from vec (writev); both
+// block until done, and Close unblocks them. Once the device is gone they
+// return an error wrapping os.ErrClosed; any other WriteVec error rejects
+// only that packet.
 type Device interface {
-	Read(b []byte) (int, error)
-	Write(b []byte) (int, error)
+	ReadVec(vec [][]byte) (int, error)
+	WriteVec(vec [][]byte) (int, error)
 	Close() error
 }
 
@@ -51,6 +56,18 @@ type Config struct {
 	Send *ring.Consumer
 	// Full is the policy for a full receive ring.
 	Full FullPolicy
+	// MTU is the size of the largest plain packet the reader expects. The
+	// reader reserves that much in the receive ring before each read, so
+	// that a plain packet lands in ring memory with no copy; a larger one
+	// still arrives, copied once, and raises the reservation. 0 means
+	// 1500.
+	MTU int
+	// CoalesceTCP and CoalesceUDP let the writer merge runs of
+	// consecutive TCP segments, and UDP datagrams, of one flow into one
+	// GSO write. Set them only for a device that accepts such writes
+	// (tundev.Queue.ProbeGSO). If the device refuses a merged write
+	// anyway, the writer stops merging that protocol and logs it.
+	CoalesceTCP, CoalesceUDP bool
 	// Space, if not nil, receives a value when the application releases
 	// receive records, so that a waiting reader looks again at once.
 	// Without it the reader looks again every SpacePoll.
@@ -66,21 +83,34 @@ type Config struct {
 	OnStop func(err error)
 }
 
-// Stats are the loop's counters.
+// Stats are the loop's counters. Reading them is cheap; they are always
+// on.
 type Stats struct {
-	RxPackets    uint64 // packets put in the receive ring
-	RxBytes      uint64
-	RxDropsFull  uint64 // packets dropped because the receive ring was full (Drop policy)
-	RxFullWaits  uint64 // times the reader waited for room (Wait policy)
-	TxPackets    uint64 // packets written to the device
-	TxBytes      uint64
-	TxDropsNotIP uint64 // packets from the app that were not IPv4 or IPv6
-	TxErrors     uint64 // packets the device refused
+	RxPackets      uint64 // packets put in the receive ring
+	RxBytes        uint64 // bytes of those packets
+	RxDropsFull    uint64 // packets dropped because the receive ring was full (Drop policy)
+	RxFullWaits    uint64 // times the reader waited for room (Wait policy)
+	RxDropsInvalid uint64 // reads the driver could not finish or split (malformed offload metadata)
+	RxSuperPackets uint64 // GSO super-packets read from the device and split
+	RxSegments     uint64 // packets those super-packets were split into
+	RxWakeups      uint64 // times a commit woke the application (one system call each)
+
+	TxPackets          uint64 // packets written to the device
+	TxBytes            uint64 // bytes of those packets
+	TxWrites           uint64 // write system calls that carried them
+	TxCoalescedWrites  uint64 // writes that carried a merged super-packet
+	TxCoalescedPackets uint64 // packets carried by those writes
+	TxDropsNotIP       uint64 // packets from the app that were not IPv4 or IPv6
+	TxErrors           uint64 // packets the device refused
+	TxSleeps           uint64 // times the writer slept waiting for the application
 }
 
 type counters struct {
 	rxPackets, rxBytes, rxDropsFull, rxFullWaits atomic.Uint64
-	txPackets, txBytes, txDropsNotIP, txErrors   atomic.Uint64
+	rxDropsInvalid, rxSuperPackets, rxSegments   atomic.Uint64
+	txPackets, txBytes, txWrites                 atomic.Uint64
+	txCoalescedWrites, txCoalescedPackets        atomic.Uint64
+	txDropsNotIP, txErrors                       atomic.Uint64
 }
 
 // Loop is a running driver loop.
@@ -91,17 +121,43 @@ type Loop struct {
 	stopOnce sync.Once
 	stopped  sync.WaitGroup
 	reason   atomic.Pointer[error]
+
+	// The writer's state. Whoever holds wmu writes: the writer goroutine,
+	// or an application goroutine in Kick.
+	wmu       sync.Mutex
+	pkts, ips [batch][]byte
+	co        offload.Coalescer
+	lastWrite atomic.Int64 // when the last write ended, in nanoseconds since start
+	epoch     time.Time
 }
 
+// kickIdle is how long the device must have gone without a write for Kick
+// to write from the application's goroutine. A busier stream is left to
+// the writer goroutine, which spins and merges runs; writing each packet
+// as it is sent would merge nothing.
+const kickIdle = 50 * time.Microsecond
+
 // batch is how many records the writer takes from the send ring at once.
-const batch = 64
+const batch = 128
+
+// scratchSize is the reader's buffer for what does not go straight into
+// the ring: a GSO super-packet is at most 64 KiB of IP packet, and room is
+// left beyond that so that an oversized read shows up as such rather than
+// being cut to a plausible length.
+const scratchSize = 1 << 17
 
 // Start starts the reader and writer goroutines.
 func Start(cfg Config) *Loop {
 	if cfg.SpacePoll == 0 {
 		cfg.SpacePoll = time.Millisecond
 	}
-	l := &Loop{cfg: cfg, stop: make(chan struct{})}
+	if cfg.MTU <= 0 {
+		cfg.MTU = 1500
+	}
+	cfg.MTU = min(cfg.MTU, ring.PacketSizeMax)
+	l := &Loop{cfg: cfg, stop: make(chan struct{}), epoch: time.Now()}
+	l.lastWrite.Store(-int64(kickIdle))
+	l.co = offload.Coalescer{TCP: cfg.CoalesceTCP, UDP: cfg.CoalesceUDP}
 	l.stopped.Add(2)
 	go l.reader()
 	go l.writer()
@@ -114,8 +170,13 @@ func (l *Loop) Stats() Stats {
 	return Stats{
 		RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
 		RxDropsFull: c.rxDropsFull.Load(), RxFullWaits: c.rxFullWaits.Load(),
-		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(),
+		RxDropsInvalid: c.rxDropsInvalid.Load(),
+		RxSuperPackets: c.rxSuperPackets.Load(), RxSegments: c.rxSegments.Load(),
+		RxWakeups: l.cfg.Receive.Signals(),
+		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxWrites: c.txWrites.Load(),
+		TxCoalescedWrites: c.txCoalescedWrites.Load(), TxCoalescedPackets: c.txCoalescedPackets.Load(),
 		TxDropsNotIP: c.txDropsNotIP.Load(), TxErrors: c.txErrors.Load(),
+		TxSleeps: l.cfg.Send.Sleeps(),
 	}
 }
 
@@ -125,6 +186,8 @@ func (l *Loop) Stats() Stats {
 func (l *Loop) Stop() error {
 	l.shutdown(nil)
 	l.stopped.Wait()
+	l.wmu.Lock() // wait for a Kick in progress
+	l.wmu.Unlock()
 	if p := l.reason.Load(); p != nil {
 		return *p
 	}
@@ -162,49 +225,156 @@ func (l *Loop) logf(warn bool, format string, args ...any) {
 	}
 }
 
-// reader moves packets from the device into the receive ring.
+// reader moves packets from the device into the receive ring. Before each
+// read it reserves an MTU-sized record, and reads the virtio_net_hdr into
+// its own buffer, the packet into the record and anything longer into its
+// scratch buffer. A plain packet that fits (the common case) is committed
+// where it landed, its partial checksum finished in place. Anything else,
+// a GSO super-packet above all, is gathered in scratch and split into the
+// ring.
 func (l *Loop) reader() {
 	defer l.stopped.Done()
-	buf := make([]byte, ring.PacketSizeMax)
+	rx := l.cfg.Receive
+	var hdr [offload.HdrLen]byte
+	scratch := make([]byte, scratchSize)
+	readSize := l.cfg.MTU
+	var split offload.Splitter
+	pending := make([][]byte, 0, batch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var vec [3][]byte
 	for {
-		n, err := l.cfg.Device.Read(buf)
-		if err != nil {
-			if !l.stopping() {
-				l.shutdown(fmt.Errorf("driver: device read: %w", err))
-			}
+		rec, err := rx.Allocate(readSize)
+		switch {
+		case err == nil:
+			vec = [3][]byte{hdr[:], rec, scratch[readSize:]}
+		case errors.Is(err, ring.ErrFull):
+			rec = nil
+			vec = [3][]byte{hdr[:], scratch, nil}
+		default:
+			l.fail(fmt.Errorf("driver: receive ring: %w", err))
 			return
 		}
-		for {
-			pkt, err := l.cfg.Receive.Allocate(n)
-			if err == nil {
-				copy(pkt, buf[:n])
-				l.cfg.Receive.Commit(pkt)
-				l.c.rxPackets.Add(1)
-				l.c.rxBytes.Add(uint64(n))
-				break
+		n, err := l.cfg.Device.ReadVec(vec[:])
+		if err != nil {
+			if rec != nil {
+				rx.Cancel(rec)
 			}
-			if !errors.Is(err, ring.ErrFull) {
-				if !l.stopping() {
-					l.shutdown(fmt.Errorf("driver: receive ring: %w", err))
-				}
-				return
-			}
-			if l.cfg.Full == Drop {
-				l.c.rxDropsFull.Add(1)
-				break
-			}
-			l.c.rxFullWaits.Add(1)
-			timer.Reset(l.cfg.SpacePoll)
-			select {
-			case <-l.cfg.Space:
-			case <-timer.C:
-			case <-l.stop:
-				return
-			}
-			timer.Stop()
+			l.fail(fmt.Errorf("driver: device read: %w", err))
+			return
 		}
+		n -= offload.HdrLen
+		h, herr := offload.DecodeHdr(hdr[:])
+		if n <= 0 || herr != nil {
+			if rec != nil {
+				rx.Cancel(rec)
+			}
+			l.invalid(fmt.Errorf("read of %d bytes", n+offload.HdrLen))
+			continue
+		}
+		if rec != nil && n <= len(rec) && h.GSOType == offload.GSONone {
+			pkt, _ := rx.Shrink(rec, n)
+			if err := offload.FinishChecksum(h, pkt); err != nil {
+				rx.Cancel(pkt)
+				l.invalid(err)
+				continue
+			}
+			rx.Commit(pkt)
+			l.c.rxPackets.Add(1)
+			l.c.rxBytes.Add(uint64(n))
+			continue
+		}
+		if rec != nil {
+			// The packet starts in the record and goes on in scratch:
+			// make it contiguous there and give the record back.
+			copy(scratch, rec)
+			rx.Cancel(rec)
+			if h.GSOType == offload.GSONone {
+				readSize = min(n, ring.PacketSizeMax)
+			}
+		}
+		if n >= scratchSize { // it filled every buffer: cut short
+			l.invalid(fmt.Errorf("packet of %d bytes or more, more than a packet can be", n))
+			continue
+		}
+		if err := split.Reset(h, scratch[:n]); err != nil {
+			l.invalid(err)
+			continue
+		}
+		if h.GSOType != offload.GSONone {
+			l.c.rxSuperPackets.Add(1)
+			l.c.rxSegments.Add(uint64(split.Segments()))
+		}
+		if !l.deliver(&split, pending, timer) {
+			return
+		}
+	}
+}
+
+// deliver puts the segments of split into the receive ring, committing
+// them together. It reports false when the loop must stop.
+func (l *Loop) deliver(split *offload.Splitter, pending [][]byte, timer *time.Timer) bool {
+	rx := l.cfg.Receive
+	pending = pending[:0]
+	flush := func() {
+		if len(pending) > 0 {
+			rx.CommitBatch(pending)
+			pending = pending[:0]
+		}
+	}
+	defer flush()
+	for size := split.Next(); size > 0; size = split.Next() {
+		rec, err := rx.Allocate(size)
+		if err == nil {
+			if err := split.Put(rec); err != nil {
+				rx.Cancel(rec) // cannot happen: the record has the size Next gave
+				l.invalid(err)
+				return true
+			}
+			pending = append(pending, rec)
+			l.c.rxPackets.Add(1)
+			l.c.rxBytes.Add(uint64(size))
+			if len(pending) == cap(pending) {
+				flush()
+			}
+			continue
+		}
+		if !errors.Is(err, ring.ErrFull) {
+			l.fail(fmt.Errorf("driver: receive ring: %w", err))
+			return false
+		}
+		flush() // let the application see what is there before waiting
+		if l.cfg.Full == Drop {
+			for split.Next() > 0 {
+				split.Skip()
+				l.c.rxDropsFull.Add(1)
+			}
+			return true
+		}
+		l.c.rxFullWaits.Add(1)
+		timer.Reset(l.cfg.SpacePoll)
+		select {
+		case <-l.cfg.Space:
+		case <-timer.C:
+		case <-l.stop:
+			return false
+		}
+		timer.Stop()
+	}
+	return true
+}
+
+// fail stops the loop for err, unless it is already stopping.
+func (l *Loop) fail(err error) {
+	if !l.stopping() {
+		l.shutdown(err)
+	}
+}
+
+// invalid counts a read the driver cannot deliver, and logs the first one.
+func (l *Loop) invalid(err error) {
+	if l.c.rxDropsInvalid.Add(1) == 1 {
+		l.logf(true, "dropped a packet from the host stack (logged once): %v", err)
 	}
 }
 
@@ -224,10 +394,11 @@ func isIP(p []byte) bool {
 }
 
 // writer moves packets the application committed to the send ring into the
-// device.
+// device. It takes every committed record on each pass and writes runs of
+// one flow's segments as one super-packet where it can; every write is
+// gathered straight from ring memory, with no copy.
 func (l *Loop) writer() {
 	defer l.stopped.Done()
-	var pkts [batch][]byte
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -239,44 +410,121 @@ func (l *Loop) writer() {
 	}()
 	send := l.cfg.Send
 	for {
-		n, err := send.ReceiveBatch(pkts[:])
-		if errors.Is(err, ring.ErrEmpty) {
-			if err := send.Wait(ctx); err != nil && !errors.Is(err, ring.ErrTerminated) && !l.stopping() {
-				l.shutdown(fmt.Errorf("driver: send ring: %w", err))
-				return
-			}
-			if l.stopping() {
-				return
-			}
-			continue
-		}
-		if err != nil {
-			if !l.stopping() {
-				l.shutdown(fmt.Errorf("driver: send ring: %w", err))
-			}
+		l.wmu.Lock()
+		ok := l.drain()
+		l.wmu.Unlock()
+		if !ok {
 			return
 		}
-		for _, p := range pkts[:n] {
-			if !isIP(p) {
-				l.c.txDropsNotIP.Add(1)
-				continue
-			}
-			if _, err := l.cfg.Device.Write(p); err != nil {
-				if errors.Is(err, os.ErrClosed) {
-					send.ReleaseBatch(pkts[:n])
-					if !l.stopping() {
-						l.shutdown(fmt.Errorf("driver: device write: %w", err))
-					}
-					return
-				}
-				if l.c.txErrors.Add(1) == 1 {
-					l.logf(true, "device refused a packet (logged once): %v", err)
-				}
-				continue
-			}
-			l.c.txPackets.Add(1)
-			l.c.txBytes.Add(uint64(len(p)))
+		if err := send.Wait(ctx); err != nil && !errors.Is(err, ring.ErrTerminated) && !l.stopping() {
+			l.shutdown(fmt.Errorf("driver: send ring: %w", err))
+			return
 		}
-		send.ReleaseBatch(pkts[:n])
+		if l.stopping() {
+			return
+		}
 	}
+}
+
+// Kick writes what the application committed to the send ring from the
+// calling goroutine, and reports whether it did. It does so only when the
+// device has been idle for kickIdle and the writer is not writing already.
+// An in-process session's send waker calls it before waking the writer
+// goroutine: a lone packet then goes out without a goroutine switch, which
+// is most of its latency.
+func (l *Loop) Kick() bool {
+	if time.Since(l.epoch).Nanoseconds()-l.lastWrite.Load() < int64(kickIdle) {
+		return false
+	}
+	if !l.wmu.TryLock() {
+		return false
+	}
+	defer l.wmu.Unlock()
+	if l.stopping() {
+		return false
+	}
+	l.drain()
+	return true
+}
+
+// drain writes every record in the send ring, until it is empty, with wmu
+// held. It reports false when the loop must stop.
+func (l *Loop) drain() bool {
+	send := l.cfg.Send
+	for {
+		n, err := send.ReceiveBatch(l.pkts[:])
+		if errors.Is(err, ring.ErrEmpty) {
+			return true
+		}
+		if err != nil {
+			l.fail(fmt.Errorf("driver: send ring: %w", err))
+			return false
+		}
+		ok := l.write(l.pkts[:n])
+		send.ReleaseBatch(l.pkts[:n])
+		l.lastWrite.Store(time.Since(l.epoch).Nanoseconds())
+		if !ok {
+			return false
+		}
+	}
+}
+
+// write writes a batch of records from the send ring, merging runs. It
+// reports false when the device is gone.
+func (l *Loop) write(pkts [][]byte) bool {
+	valid := l.ips[:0]
+	for _, p := range pkts {
+		if isIP(p) {
+			valid = append(valid, p)
+		} else {
+			l.c.txDropsNotIP.Add(1)
+		}
+	}
+	for len(valid) > 0 {
+		k, vec := l.co.Next(valid)
+		_, err := l.cfg.Device.WriteVec(vec)
+		switch {
+		case err == nil:
+			var bytes uint64
+			for _, p := range valid[:k] {
+				bytes += uint64(len(p))
+			}
+			l.c.txPackets.Add(uint64(k))
+			l.c.txBytes.Add(bytes)
+			l.c.txWrites.Add(1)
+			if k > 1 {
+				l.c.txCoalescedWrites.Add(1)
+				l.c.txCoalescedPackets.Add(uint64(k))
+			}
+		case errors.Is(err, os.ErrClosed):
+			l.fail(fmt.Errorf("driver: device write: %w", err))
+			return false
+		case k > 1 && errors.Is(err, syscall.EINVAL):
+			// The kernel refuses merged writes after all: stop merging
+			// this protocol and write the run again, one packet at a
+			// time.
+			if protocol(valid[0]) == 17 {
+				l.co.UDP = false
+			} else {
+				l.co.TCP = false
+			}
+			l.logf(true, "device refused a merged write of %d packets, writing them one by one from now on: %v", k, err)
+			continue
+		default:
+			if l.c.txErrors.Add(uint64(k)) == uint64(k) {
+				l.logf(true, "device refused a packet (logged once): %v", err)
+			}
+		}
+		valid = valid[k:]
+	}
+	return true
+}
+
+// protocol returns the transport protocol number of an IPv4 or IPv6 packet
+// that isIP accepted (for IPv6, the first next-header).
+func protocol(p []byte) byte {
+	if p[0]>>4 == 4 {
+		return p[9]
+	}
+	return p[6]
 }

@@ -1,15 +1,22 @@
 // Package tundev opens queues of Linux TUN devices (/dev/net/tun): it
 // creates a device or attaches to an existing one, keeps a device alive with
-// a detached queue, and sets persistence. Every device it opens is a
-// multi-queue layer-3 device without packet information headers
-// (IFF_TUN|IFF_NO_PI|IFF_MULTI_QUEUE), so that an adapter handle and a
-// session can each hold a queue of the same device.
+// a detached queue, sets persistence, and negotiates the kernel's offloads.
+//
+// Every device it opens is a multi-queue layer-3 device without packet
+// information headers, with a virtio_net_hdr before every packet
+// (IFF_TUN|IFF_NO_PI|IFF_MULTI_QUEUE|IFF_VNET_HDR), so that an adapter
+// handle and a session can each hold a queue of the same device. The flags
+// belong to the device, not the queue, and the last TUNSETIFF sets them, so
+// every queue of a device must be opened with the same ones: this package
+// always uses these.
 package tundev
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,7 +24,14 @@ import (
 // Path is the TUN clone device.
 const Path = "/dev/net/tun"
 
-const flags = unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE
+const flags = unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE | unix.IFF_VNET_HDR
+
+// VNetHdrLen is the length of the virtio_net_hdr before every packet read
+// from or written to a queue.
+const VNetHdrLen = 10
+
+// maxVec is the most buffers one ReadVec or WriteVec takes.
+const maxVec = 128
 
 // Errors a caller maps to its own.
 var (
@@ -32,7 +46,12 @@ var (
 // packet each and block in the Go runtime's poller; Close unblocks them.
 type Queue struct {
 	f    *os.File
+	rc   syscall.RawConn
 	name string
+	// One vectored-I/O state for the reading goroutine and one for the
+	// writing goroutine: ReadVec and WriteVec may run concurrently with each
+	// other, but each must not run concurrently with itself.
+	rd, wr vecIO
 }
 
 // Create creates a new TUN device named name and returns its first queue.
@@ -71,7 +90,20 @@ func open(name string, fl uint16) (*Queue, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tundev: TUNSETIFF %s: %w", name, err)
 	}
-	return &Queue{f: os.NewFile(uintptr(fd), Path), name: ifr.Name()}, nil
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, VNetHdrLen); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tundev: TUNSETVNETHDRSZ %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), Path)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tundev: %s: %w", name, err)
+	}
+	q := &Queue{f: f, rc: rc, name: ifr.Name()}
+	q.rd.init(unix.SYS_READV, "readv")
+	q.wr.init(unix.SYS_WRITEV, "writev")
+	return q, nil
 }
 
 // Name returns the device name the kernel reported.
@@ -130,18 +162,227 @@ func (q *Queue) SetPersist(persist bool) error {
 	})
 }
 
-// Read reads one packet into b. Once the device is deleted it returns an
-// error wrapping os.ErrClosed.
+// Read reads one virtio_net_hdr and packet into b. Once the device is
+// deleted it returns an error wrapping os.ErrClosed.
 func (q *Queue) Read(b []byte) (int, error) {
 	n, err := q.f.Read(b)
 	return n, q.gone(err)
 }
 
-// Write writes one packet. Once the device is deleted it returns an error
-// wrapping os.ErrClosed; other errors reject only that packet.
+// Write writes one virtio_net_hdr and packet. Once the device is deleted it
+// returns an error wrapping os.ErrClosed; other errors reject only that
+// packet.
 func (q *Queue) Write(b []byte) (int, error) {
 	n, err := q.f.Write(b)
 	return n, q.gone(err)
+}
+
+// ReadVec reads one virtio_net_hdr and packet, scattered over the buffers
+// in vec in order (readv), and returns the bytes read. It blocks in the Go
+// runtime's poller; Close unblocks it. It must not be called from two
+// goroutines at once; it does not allocate. Errors are as for Read.
+func (q *Queue) ReadVec(vec [][]byte) (int, error) {
+	return q.rd.do(q, vec)
+}
+
+// WriteVec writes one virtio_net_hdr and packet gathered from the buffers
+// in vec in order (writev). It must not be called from two goroutines at
+// once; it does not allocate. Errors are as for Write.
+func (q *Queue) WriteVec(vec [][]byte) (int, error) {
+	return q.wr.do(q, vec)
+}
+
+// vecIO is the state of one vectored read or write: the iovec array and
+// the closure the poller runs, both made once so that a call allocates
+// nothing.
+type vecIO struct {
+	trap  uintptr
+	name  string
+	iov   []unix.Iovec
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+func (v *vecIO) init(trap uintptr, name string) {
+	v.trap, v.name = trap, name
+	v.iov = make([]unix.Iovec, 0, maxVec)
+	v.fn = v.attempt
+}
+
+func (v *vecIO) do(q *Queue, vec [][]byte) (int, error) {
+	if len(vec) > maxVec {
+		return 0, fmt.Errorf("tundev: %d buffers, at most %d: %w", len(vec), maxVec, unix.EINVAL)
+	}
+	v.iov = setIovecs(v.iov[:0], vec)
+	var err error
+	if v.trap == unix.SYS_READV {
+		err = q.rc.Read(v.fn)
+	} else {
+		err = q.rc.Write(v.fn)
+	}
+	clearIovecs(v.iov)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// The poller's only other error is that the file is closing,
+		// which os.File reports as os.ErrClosed and RawConn does not.
+		return 0, fmt.Errorf("tundev: %s: %w (%v)", q.name, os.ErrClosed, err)
+	}
+	if err == nil && v.errno != 0 {
+		err = os.NewSyscallError(v.name, v.errno)
+	}
+	if err != nil {
+		return 0, q.gone(err)
+	}
+	return v.n, nil
+}
+
+// attempt makes the system call once; it returns false to make the poller
+// wait when the queue is not ready.
+func (v *vecIO) attempt(fd uintptr) bool {
+	for {
+		v.n, v.errno = vectored(v.trap, fd, v.iov)
+		if v.errno != unix.EINTR {
+			return v.errno != unix.EAGAIN
+		}
+	}
+}
+
+// Offloads is a set of TUN offload flags (TUN_F_*): what the kernel may
+// hand the reader without finishing it first. With none, every packet read
+// is complete; with CSUM it may carry a partial checksum; with TSO and USO
+// it may be a GSO super-packet of up to 64 KiB.
+type Offloads uint
+
+// The offload flags.
+const (
+	CSUM   Offloads = unix.TUN_F_CSUM
+	TSO4   Offloads = unix.TUN_F_TSO4
+	TSO6   Offloads = unix.TUN_F_TSO6
+	TSOECN Offloads = unix.TUN_F_TSO_ECN
+	USO4   Offloads = unix.TUN_F_USO4
+	USO6   Offloads = unix.TUN_F_USO6
+)
+
+// String lists the flags, for example "csum|tso4|tso6".
+func (o Offloads) String() string {
+	var parts []string
+	for _, f := range []struct {
+		o    Offloads
+		name string
+	}{{CSUM, "csum"}, {TSO4, "tso4"}, {TSO6, "tso6"}, {TSOECN, "tso_ecn"}, {USO4, "uso4"}, {USO6, "uso6"}} {
+		if o&f.o != 0 {
+			parts = append(parts, f.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "|")
+}
+
+// negotiationSteps are the sets Negotiate asks for, best first: a kernel
+// that refuses one (older kernels know no USO, some configurations no TSO)
+// gets the next.
+var negotiationSteps = []Offloads{
+	CSUM | TSO4 | TSO6 | TSOECN | USO4 | USO6,
+	CSUM | TSO4 | TSO6 | TSOECN,
+	CSUM | TSO4 | TSO6,
+	CSUM,
+	0,
+}
+
+// Negotiate sets the device's offloads to the best set the kernel accepts,
+// stepping down through negotiationSteps, and returns it. The offloads
+// belong to the device, so this affects every queue.
+func (q *Queue) Negotiate() (Offloads, error) {
+	return q.NegotiateFrom(negotiationSteps[0])
+}
+
+// NegotiateFrom is Negotiate starting from the steps within want.
+func (q *Queue) NegotiateFrom(want Offloads) (Offloads, error) {
+	var last error
+	for _, step := range negotiationSteps {
+		step &= want
+		err := q.SetOffloads(step)
+		if err == nil {
+			return step, nil
+		}
+		last = err
+	}
+	return 0, last
+}
+
+// SetOffloads sets exactly the offloads o (TUNSETOFFLOAD).
+func (q *Queue) SetOffloads(o Offloads) error {
+	return q.control(func(fd int) error {
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, int(o)); err != nil {
+			return fmt.Errorf("tundev: TUNSETOFFLOAD %s %s: %w", q.name, o, err)
+		}
+		return nil
+	})
+}
+
+// ProbeGSO reports whether the device accepts GSO super-packet writes of
+// TCP and of UDP (USO), by writing one tiny super-packet of each (two
+// one-byte segments). Some kernels refuse them with EINVAL; a writer must
+// then write packets one by one. The probe packets can never be delivered:
+// their source and destination are 0.0.0.0 and their IPv4 header checksum
+// is wrong, so the host stack drops them on arrival. The queue must be
+// attached. Errors other than EINVAL are returned.
+func (q *Queue) ProbeGSO() (tcp, udp bool, err error) {
+	tcp, err = q.probe(6)
+	if err != nil {
+		return false, false, err
+	}
+	udp, err = q.probe(17)
+	return tcp, udp, err
+}
+
+func (q *Queue) probe(proto byte) (bool, error) {
+	pkt := probePacket(proto)
+	_, err := q.Write(pkt)
+	if errors.Is(err, unix.EINVAL) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("tundev: GSO probe of %s: %w", q.name, err)
+	}
+	return true, nil
+}
+
+// probePacket builds a virtio_net_hdr and IPv4 super-packet of two one-byte
+// TCP (proto 6) or UDP (17) segments, made undeliverable on purpose.
+func probePacket(proto byte) []byte {
+	l4 := 20 // TCP header
+	gso, csumOff := byte(1), byte(16)
+	if proto == 17 {
+		l4, gso, csumOff = 8, 5, 6
+	}
+	total := 20 + l4 + 2
+	b := make([]byte, VNetHdrLen+total)
+	// virtio_net_hdr, little-endian: NEEDS_CSUM, gso type, hdr_len,
+	// gso_size 1, csum_start 20, csum_offset.
+	b[0], b[1] = 1, gso
+	b[2] = byte(20 + l4)
+	b[4] = 1
+	b[6] = 20
+	b[8] = csumOff
+	ip := b[VNetHdrLen:]
+	ip[0] = 0x45
+	ip[2], ip[3] = byte(total>>8), byte(total)
+	ip[6] = 0x40 // DF
+	ip[8] = 1    // TTL
+	ip[9] = proto
+	ip[10], ip[11] = 0xde, 0xad // not the checksum of this header: dropped on arrival
+	l := ip[20:]
+	l[1], l[3] = 9, 9 // ports 9 (discard)
+	if proto == 6 {
+		l[12] = 5 << 4
+		l[13] = 0x10 // ACK
+	} else {
+		l[4], l[5] = byte((l4+2)>>8), byte(l4+2)
+	}
+	return b
 }
 
 // gone turns the kernel's "file descriptor in bad state", which a queue
