@@ -158,13 +158,55 @@ type forwarder struct {
 	errs    [2]error
 }
 
-func startForwarder(a, b *Session) *forwarder {
+func startForwarder(a, b *Session, batch bool) *forwarder {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &forwarder{cancel: cancel}
+	fwd := f.forward
+	if batch {
+		fwd = f.forwardBatch
+	}
 	f.wg.Add(2)
-	go func() { defer f.wg.Done(); f.errs[0] = f.forward(ctx, a, b, 0) }()
-	go func() { defer f.wg.Done(); f.errs[1] = f.forward(ctx, b, a, 1) }()
+	go func() { defer f.wg.Done(); f.errs[0] = fwd(ctx, a, b, 0) }()
+	go func() { defer f.wg.Done(); f.errs[1] = fwd(ctx, b, a, 1) }()
 	return f
+}
+
+// forwardBatch is forward with the batch calls: it takes every packet
+// waiting (up to 64), allocates room for all of them on the other side at
+// once, copies, sends and releases them together.
+func (f *forwarder) forwardBatch(ctx context.Context, from, to *Session, dir int) error {
+	var in, out [64][]byte
+	var sizes [64]int
+	for {
+		n, err := from.ReceivePackets(in[:])
+		if errors.Is(err, ErrNoMoreItems) {
+			if err := from.Wait(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for i, p := range in[:n] {
+			sizes[i] = len(p)
+		}
+		m, err := to.AllocateSendPackets(sizes[:n], out[:])
+		if err != nil && !errors.Is(err, ErrBufferOverflow) {
+			from.ReleaseReceivePackets(in[:n])
+			return err
+		}
+		for i := range m {
+			copy(out[i], in[i])
+		}
+		to.SendPackets(out[:m])
+		from.ReleaseReceivePackets(in[:n])
+		f.packets[dir].Add(uint64(m))
+		f.drops[dir].Add(uint64(n - m))
+	}
 }
 
 func (f *forwarder) forward(ctx context.Context, from, to *Session, dir int) error {
@@ -221,6 +263,12 @@ type fwdPair struct {
 // capacities and receive-ring-full policy. Everything goes when the test
 // ends.
 func newFwdPair(tb testing.TB, capA, capB uint32, policy driver.FullPolicy) *fwdPair {
+	return newFwdPairWith(tb, capA, capB, policy, false)
+}
+
+// newFwdPairWith is newFwdPair with a forwarder that uses the batch calls
+// if batch is set.
+func newFwdPairWith(tb testing.TB, capA, capB uint32, policy driver.FullPolicy, batch bool) *fwdPair {
 	tb.Helper()
 	needIP(tb)
 	p := &fwdPair{nsA: newNS(tb), nsB: newNS(tb)}
@@ -228,7 +276,7 @@ func newFwdPair(tb testing.TB, capA, capB uint32, policy driver.FullPolicy) *fwd
 		_, p.sa = adapterIn(tb, p.nsA, "fwdA", fwdAddrA, capA, netip.MustParsePrefix("198.18.2.0/24"))
 		_, p.sb = adapterIn(tb, p.nsB, "fwdB", fwdAddrB, capB, netip.MustParsePrefix("198.18.1.0/24"))
 	})
-	p.fwd = startForwarder(p.sa, p.sb)
+	p.fwd = startForwarder(p.sa, p.sb, batch)
 	tb.Cleanup(func() {
 		if err := p.fwd.stop(); err != nil {
 			tb.Errorf("forwarder: %v", err)
@@ -719,6 +767,20 @@ func udpGSOTransfer(tb testing.TB, srvNS, cliNS *netns.NS, srv netip.Addr, round
 					i, r, n, buf[:min(n, 8)], len(want), want[:8])
 			}
 		}
+	}
+}
+
+// TestForwardBatch is TestForward's TCP and UDP traffic through a
+// forwarder that uses the batch calls.
+func TestForwardBatch(t *testing.T) {
+	p := newFwdPairWith(t, forwardCapacity, forwardCapacity, driver.Wait, true)
+	a0, b0 := p.sa.Stats(), p.sb.Stats()
+	x := tcpTransfer(t, p.nsB, p.nsA, fwdAddrB, transferSize(forwardBytes), transferLimit)
+	t.Logf("ringtun TCP A→B, batch forwarder: %v; %v", x, p.fwd)
+	checkOffloadPath(t, p, a0, b0, tundev.TSO4)
+	const count = 5000
+	if lost := udpExchange(t, p.nsB, p.nsA, fwdAddrB, count, 32); lost > count/100 {
+		t.Errorf("%d of %d datagrams lost, over 1%%", lost, count)
 	}
 }
 

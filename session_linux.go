@@ -324,6 +324,50 @@ func (s *Session) SendPacket(packet []byte) {
 	s.tx.Commit(packet)
 }
 
+// ReceivePackets is ReceivePacket for many packets at once: it fills pkts
+// with up to len(pkts) received packets, in order, and returns how many.
+// It returns 0 and ErrNoMoreItems when there is none, and ErrSessionEnded
+// once the session is over. A batch costs about what one packet does, so a
+// busy program should prefer it.
+func (s *Session) ReceivePackets(pkts [][]byte) (int, error) {
+	if len(pkts) == 0 {
+		return 0, nil
+	}
+	n, err := s.rx.ReceiveBatch(pkts)
+	return n, mapRingError(err)
+}
+
+// ReleaseReceivePackets returns packets from ReceivePacket or
+// ReceivePackets to the ring, as ReleaseReceivePacket does one by one.
+func (s *Session) ReleaseReceivePackets(pkts [][]byte) {
+	if len(pkts) > 0 && s.rx.ReleaseBatch(pkts) == nil {
+		select {
+		case s.space <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// AllocateSendPackets is AllocateSendPacket for many packets at once: it
+// reserves one packet for each of sizes, in order, into pkts (at most
+// len(pkts) of them), and returns how many it reserved; it stops at the
+// first that does not fit. When not even the first fits it returns 0 and
+// the error AllocateSendPacket would have.
+func (s *Session) AllocateSendPackets(sizes []int, pkts [][]byte) (int, error) {
+	sizes = sizes[:min(len(sizes), len(pkts))]
+	n, err := s.tx.AllocateBatch(sizes, pkts)
+	return n, mapRingError(err)
+}
+
+// SendPackets hands packets from AllocateSendPacket or AllocateSendPackets
+// to the host, as SendPacket does one by one, waking the driver at most
+// once.
+func (s *Session) SendPackets(pkts [][]byte) {
+	if len(pkts) > 0 {
+		s.tx.CommitBatch(pkts)
+	}
+}
+
 // ReadWaitEvent returns an eventfd that becomes readable when packets
 // arrive in the receive ring, for programs that poll(2) several sources.
 // After poll reports it readable, read its 8-byte counter before polling

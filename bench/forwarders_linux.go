@@ -204,14 +204,20 @@ func forwardRingtun(ctx context.Context, sides [2]side, capacity uint32) error {
 }
 
 // pumpRingtun moves packets received on one session to the other: the
-// loop of a user of the API. It takes packets as long as ReceivePacket has
-// any and waits only when it returns ErrNoMoreItems. It counts in local
+// loop of a user of the API who moves many packets, with the batch calls
+// (ReceivePackets, AllocateSendPackets, SendPackets,
+// ReleaseReceivePackets). It takes packets as long as there are any and
+// waits only on ErrNoMoreItems. It counts in local
 // variables and returns the counts when the session ends: per-packet atomic
 // counters of the two directions would share a cache line between the two
 // goroutines' cores.
 func pumpRingtun(ctx context.Context, from, to *ringtun.Session) (moved, dropped uint64) {
+	// Batches of up to 128 packets, as wireguard-go's device reads and
+	// writes batches of up to 128.
+	var in, out [128][]byte
+	var sizes [128]int
 	for {
-		p, err := from.ReceivePacket()
+		n, err := from.ReceivePackets(in[:])
 		if err != nil {
 			if errors.Is(err, ringtun.ErrNoMoreItems) {
 				if err := from.Wait(ctx); err != nil {
@@ -220,26 +226,28 @@ func pumpRingtun(ctx context.Context, from, to *ringtun.Session) (moved, dropped
 				continue
 			}
 			if !errors.Is(err, ringtun.ErrSessionEnded) {
-				log.Printf("ReceivePacket: %v", err)
+				log.Printf("ReceivePackets: %v", err)
 			}
 			return moved, dropped
 		}
-		out, err := to.AllocateSendPacket(len(p))
-		switch {
-		case err == nil:
-			copy(out, p)
-			to.SendPacket(out)
-			moved++
-		case errors.Is(err, ringtun.ErrBufferOverflow):
-			dropped++
-		default:
-			from.ReleaseReceivePacket(p)
+		for i, p := range in[:n] {
+			sizes[i] = len(p)
+		}
+		m, err := to.AllocateSendPackets(sizes[:n], out[:])
+		if err != nil && !errors.Is(err, ringtun.ErrBufferOverflow) {
+			from.ReleaseReceivePackets(in[:n])
 			if !errors.Is(err, ringtun.ErrSessionEnded) {
-				log.Printf("AllocateSendPacket: %v", err)
+				log.Printf("AllocateSendPackets: %v", err)
 			}
 			return moved, dropped
 		}
-		from.ReleaseReceivePacket(p)
+		for i := range m {
+			copy(out[i], in[i])
+		}
+		to.SendPackets(out[:m])
+		from.ReleaseReceivePackets(in[:n])
+		moved += uint64(m)
+		dropped += uint64(n - m) // no room on the other side: dropped, as a router would
 	}
 }
 

@@ -122,6 +122,10 @@ type Loop struct {
 	stopped  sync.WaitGroup
 	reason   atomic.Pointer[error]
 
+	// The reader's buffers for splitting.
+	sizes []int
+	recs  [batch][]byte
+
 	// The writer's state. Whoever holds wmu writes: the writer goroutine,
 	// or an application goroutine in Kick.
 	wmu       sync.Mutex
@@ -239,7 +243,6 @@ func (l *Loop) reader() {
 	scratch := make([]byte, scratchSize)
 	readSize := l.cfg.MTU
 	var split offload.Splitter
-	pending := make([][]byte, 0, batch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var vec [3][]byte
@@ -305,37 +308,40 @@ func (l *Loop) reader() {
 			l.c.rxSuperPackets.Add(1)
 			l.c.rxSegments.Add(uint64(split.Segments()))
 		}
-		if !l.deliver(&split, pending, timer) {
+		if !l.deliver(&split, timer) {
 			return
 		}
 	}
 }
 
-// deliver puts the segments of split into the receive ring, committing
-// them together. It reports false when the loop must stop.
-func (l *Loop) deliver(split *offload.Splitter, pending [][]byte, timer *time.Timer) bool {
+// deliver puts the segments of split into the receive ring, allocating and
+// committing them in batches. It reports false when the loop must stop.
+func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 	rx := l.cfg.Receive
-	pending = pending[:0]
-	flush := func() {
-		if len(pending) > 0 {
-			rx.CommitBatch(pending)
-			pending = pending[:0]
-		}
-	}
-	defer flush()
-	for size := split.Next(); size > 0; size = split.Next() {
-		rec, err := rx.Allocate(size)
-		if err == nil {
-			if err := split.Put(rec); err != nil {
-				rx.Cancel(rec) // cannot happen: the record has the size Next gave
-				l.invalid(err)
-				return true
+	for split.Next() > 0 {
+		sizes := split.Sizes(l.sizes[:0])
+		l.sizes = sizes
+		sizes = sizes[:min(len(sizes), batch)]
+		n, err := rx.AllocateBatch(sizes, l.recs[:])
+		if n > 0 {
+			recs := l.recs[:n]
+			for i, rec := range recs {
+				if err := split.Put(rec); err != nil {
+					// Cannot happen: each record has the size Sizes
+					// gave. Give back what is not filled, last first.
+					for j := n - 1; j >= i; j-- {
+						rx.Cancel(recs[j])
+					}
+					recs = recs[:i]
+					l.invalid(err)
+					break
+				}
+				l.c.rxBytes.Add(uint64(len(rec)))
 			}
-			pending = append(pending, rec)
-			l.c.rxPackets.Add(1)
-			l.c.rxBytes.Add(uint64(size))
-			if len(pending) == cap(pending) {
-				flush()
+			rx.CommitBatch(recs)
+			l.c.rxPackets.Add(uint64(len(recs)))
+			if len(recs) < n {
+				return true
 			}
 			continue
 		}
@@ -343,7 +349,6 @@ func (l *Loop) deliver(split *offload.Splitter, pending [][]byte, timer *time.Ti
 			l.fail(fmt.Errorf("driver: receive ring: %w", err))
 			return false
 		}
-		flush() // let the application see what is there before waiting
 		if l.cfg.Full == Drop {
 			for split.Next() > 0 {
 				split.Skip()

@@ -195,15 +195,22 @@ func splitAll(h Hdr, pkt []byte) ([][]byte, error) {
 		return nil, err
 	}
 	var out [][]byte
+	sizes := s.Sizes(nil)
 	for n := s.Next(); n > 0; n = s.Next() {
+		if i := len(out); i >= len(sizes) || sizes[i] != n {
+			return nil, fmt.Errorf("segment %d has %d bytes, Sizes said %v", i, n, sizes)
+		}
+		if rest := s.Sizes(nil); len(rest) != len(sizes)-len(out) {
+			return nil, fmt.Errorf("Sizes after %d segments lists %d, want %d", len(out), len(rest), len(sizes)-len(out))
+		}
 		seg := make([]byte, n)
 		if err := s.Put(seg); err != nil {
 			return nil, err
 		}
 		out = append(out, seg)
 	}
-	if len(out) != s.Segments() {
-		return nil, fmt.Errorf("got %d segments, Segments() = %d", len(out), s.Segments())
+	if len(out) != s.Segments() || len(out) != len(sizes) {
+		return nil, fmt.Errorf("got %d segments, Segments() = %d, Sizes listed %d", len(out), s.Segments(), len(sizes))
 	}
 	return out, nil
 }

@@ -107,21 +107,16 @@ func (h Hdr) Encode(b []byte) {
 // an odd length when a sum is built from several calls. Any uint64 value is
 // a valid accumulator; Fold reduces it to 16 bits.
 func Sum(b []byte, acc uint64) uint64 {
-	var c uint64
-	// Big-endian 64-bit words are four 16-bit words; since 2^16 == 1 modulo
-	// 0xffff, adding them with end-around carry keeps the sum's class modulo
-	// 0xffff, which is all the internet checksum depends on.
-	for len(b) >= 64 {
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:16]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[16:24]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[24:32]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[32:40]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[40:48]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[48:56]), c)
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[56:64]), c)
-		b = b[64:]
+	if len(b) >= 64 {
+		// The bulk is summed as little-endian words, which saves a byte
+		// swap per word: the one's-complement sum of byte-swapped 16-bit
+		// words is the byte-swapped sum (RFC 1071, section 2), so the
+		// folded result is swapped back and added to acc.
+		var le uint64
+		le, b = sumLE(b)
+		acc = add(acc, uint64(bits.ReverseBytes16(Fold(le))))
 	}
+	var c uint64
 	if len(b) >= 32 {
 		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), c)
 		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:16]), c)
@@ -147,6 +142,29 @@ func Sum(b []byte, acc uint64) uint64 {
 	// End-around carry; a second carry is impossible because acc is then 0.
 	acc, c = bits.Add64(acc, c, 0)
 	return acc + c
+}
+
+// sumLE sums the leading multiple of 64 bytes of b as little-endian 64-bit
+// words with end-around carry, and returns the sum and the rest of b.
+func sumLE(b []byte) (uint64, []byte) {
+	var acc, c uint64
+	// Little-endian 64-bit words are four byte-swapped 16-bit words; since
+	// 2^16 == 1 modulo 0xffff, adding them with end-around carry keeps the
+	// sum's class modulo 0xffff, which is all the internet checksum depends
+	// on.
+	for len(b) >= 64 {
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[0:8]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[8:16]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[16:24]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[24:32]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[32:40]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[40:48]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[48:56]), c)
+		acc, c = bits.Add64(acc, binary.LittleEndian.Uint64(b[56:64]), c)
+		b = b[64:]
+	}
+	acc, c = bits.Add64(acc, c, 0)
+	return acc + c, b
 }
 
 // add adds x to the one's-complement accumulator acc.

@@ -214,6 +214,19 @@ func (s *Splitter) Next() int {
 	return s.hdrLen + s.chunk()
 }
 
+// Sizes appends the lengths of the segments still to come, in order, to
+// dst and returns it: what Next would return before each Put.
+func (s *Splitter) Sizes(dst []int) []int {
+	for i := s.idx; i < s.nseg; i++ {
+		if s.kind == kindNone {
+			dst = append(dst, len(s.pkt))
+			continue
+		}
+		dst = append(dst, s.hdrLen+min(s.gso, len(s.payload)-i*s.gso))
+	}
+	return dst
+}
+
 // chunk returns the payload length of segment s.idx (which must exist).
 func (s *Splitter) chunk() int {
 	return min(s.gso, len(s.payload)-s.idx*s.gso)
