@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&o.contenders, "contenders", "ringtun,wireguard-go,plain,veth", "comma-separated contenders to run")
 	flag.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (0: computed from the other flags)")
 	flag.BoolVar(&o.noInstall, "no-install", false, "fail instead of installing missing tools (iperf3, iproute2, ping) with apt-get")
-	flag.UintVar(&o.capacity, "ring-capacity", 0x800000, "ringtun session ring capacity in bytes")
+	flag.UintVar(&o.capacity, "ring-capacity", 0x100000, "ringtun session ring capacity in bytes")
 	flag.BoolVar(&o.verbose, "v", false, "show the forwarders' logs and every measurement as it is made")
 	flag.StringVar(&o.tests, "tests", "ping,tcp1,tcp4,udp", "comma-separated measurements to run: ping, tcp1, tcp4, udp")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "directory for a Go CPU profile of every forwarder process, over its whole life: DIR/CONTENDER-roundN.pprof")
