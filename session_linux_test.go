@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/driver"
+	"github.com/ringtun/ringtun/internal/tundev"
 )
 
 // TestBatchAPI sends echo requests with AllocateSendPackets and SendPackets
@@ -81,4 +82,35 @@ func TestBatchAPI(t *testing.T) {
 	if _, err := s.AllocateSendPackets(sizes[:1], pkts); !errors.Is(err, ErrSessionEnded) {
 		t.Fatalf("AllocateSendPackets after End: %v, want ErrSessionEnded", err)
 	}
+}
+
+// TestSessionOffloads: a session asks the kernel for every offload it
+// knows, and finds out whether merged writes are accepted, also on an
+// adapter that is down; what useOffloads allows bounds what it asks for.
+func TestSessionOffloads(t *testing.T) {
+	ns := newNS(t)
+	in(t, ns, func() error {
+		a := mustCreate(t, "off0", "Test", AdapterOptions{})
+		defer mustClose(t, a)
+		s := mustStart(t, a)
+		got := s.off
+		s.End()
+		// TSO (and merged TCP writes) has been in every kernel for years;
+		// the rest depends on the kernel, so it is only logged.
+		if want := tundev.CSUM | tundev.TSO4 | tundev.TSO6; got.kernel&want != want || !got.tcp {
+			t.Fatalf("session offloads %+v, want at least %s and merged TCP writes", got, want)
+		}
+		t.Logf("offloads %s, merged writes TCP %v UDP %v", got.kernel, got.tcp, got.udp)
+
+		old := useOffloads
+		useOffloads = tundev.CSUM
+		defer func() { useOffloads = old }()
+		s = mustStart(t, a)
+		got = s.off
+		s.End()
+		if got != (offloads{kernel: tundev.CSUM}) {
+			t.Fatalf("with only CSUM allowed: %+v", got)
+		}
+		return nil
+	})
 }
