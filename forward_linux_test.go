@@ -180,10 +180,7 @@ func (f *forwarder) forwardBatch(ctx context.Context, from, to *Session, dir int
 	for {
 		n, err := from.ReceivePackets(in[:])
 		if errors.Is(err, ErrNoMoreItems) {
-			if err := from.Wait(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			if done, err := waitMore(ctx, from); done {
 				return err
 			}
 			continue
@@ -209,14 +206,23 @@ func (f *forwarder) forwardBatch(ctx context.Context, from, to *Session, dir int
 	}
 }
 
+// waitMore waits for packets on an empty session; done says the forwarder
+// must stop, with err nil when it was asked to.
+func waitMore(ctx context.Context, s *Session) (done bool, err error) {
+	if err := s.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		return true, err
+	}
+	return false, nil
+}
+
 func (f *forwarder) forward(ctx context.Context, from, to *Session, dir int) error {
 	for {
 		p, err := from.ReceivePacket()
 		if errors.Is(err, ErrNoMoreItems) {
-			if err := from.Wait(ctx); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
+			if done, err := waitMore(ctx, from); done {
 				return err
 			}
 			continue

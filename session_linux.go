@@ -52,9 +52,11 @@ func (w *receiveWaker) Wait(ctx context.Context) error { return w.ch.Wait(ctx) }
 
 // sendWaker wakes the driver's writer when the application commits packets
 // to the send ring while the writer sleeps. It first offers the work to the
-// calling goroutine (driver.Loop.Kick): an idle writer's packets then go out
-// at once, without a goroutine switch; a busy writer, which never sleeps,
-// never costs the application anything.
+// calling goroutine (driver.Loop.Kick, one batch at most): an idle device's
+// packets then go out at once, without a goroutine switch; a busy writer,
+// which never sleeps, never costs the application anything. Unlike the
+// ring.Waker contract's "never blocks", Signal may so make one write
+// system call.
 type sendWaker struct {
 	ch   *ring.ChanWaker
 	loop atomic.Pointer[driver.Loop]
@@ -319,7 +321,9 @@ func (s *Session) AllocateSendPacket(size int) ([]byte, error) {
 
 // SendPacket hands a packet from AllocateSendPacket to the host. Packets may
 // be sent in any order; the host gets them in allocation order. Packets
-// that are not IPv4 or IPv6 are dropped and counted in Stats.
+// that are not IPv4 or IPv6 are dropped and counted in Stats. When the
+// adapter has been idle, SendPacket writes the packet to the device itself
+// (one system call) rather than waking the driver, which saves latency.
 func (s *Session) SendPacket(packet []byte) {
 	s.tx.Commit(packet)
 }
@@ -340,11 +344,13 @@ func (s *Session) ReceivePackets(pkts [][]byte) (int, error) {
 // ReleaseReceivePackets returns packets from ReceivePacket or
 // ReceivePackets to the ring, as ReleaseReceivePacket does one by one.
 func (s *Session) ReleaseReceivePackets(pkts [][]byte) {
-	if len(pkts) > 0 && s.rx.ReleaseBatch(pkts) == nil {
-		select {
-		case s.space <- struct{}{}:
-		default:
-		}
+	if len(pkts) == 0 {
+		return
+	}
+	s.rx.ReleaseBatch(pkts) // slices it does not know are skipped
+	select {
+	case s.space <- struct{}{}:
+	default:
 	}
 }
 

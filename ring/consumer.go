@@ -11,7 +11,7 @@ import (
 // that a consumer that is about to get a record does not pay for a
 // wake-up, and a busy producer does not pay for signalling one. The bound
 // adapts: it doubles (up to spinMax) each time spinning found a record and
-// halves (down to spinMin) each time the consumer had to sleep anyway, so
+// halves (down to spinMin) each time spinning found nothing, so
 // an idle ring costs little spinning and a busy one rarely sleeps. Every
 // spinYield checks the spinning goroutine yields its processor, so that on
 // a small machine the producer it waits for can run.
@@ -279,6 +279,13 @@ func (c *Consumer) poll() (bool, error) {
 		c.err = ErrTerminated
 	}
 	return c.err != nil || tail != c.head, c.err
+}
+
+// Ready reports whether Receive would now return a record or an error
+// rather than ErrEmpty.
+func (c *Consumer) Ready() bool {
+	ready, _ := c.poll()
+	return ready
 }
 
 // Wait blocks until Receive may return a record or an error other than

@@ -172,7 +172,8 @@ func (p *Producer) CommitBatch(pkts [][]byte) error {
 }
 
 // Signals returns how many times committing records woke the consumer
-// through the waker (each one a system call with EventFD).
+// through the waker (a system call each with EventFD, none with
+// ChanWaker).
 func (p *Producer) Signals() uint64 { return p.signals.Load() }
 
 // mark clears the pending bit of the record whose payload is b.

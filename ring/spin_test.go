@@ -81,3 +81,28 @@ func waitAlertable(t *testing.T, f *rtFixture) {
 		time.Sleep(50 * time.Microsecond)
 	}
 }
+
+// TestRingReady: Ready says whether Receive would return something other
+// than ErrEmpty.
+func TestRingReady(t *testing.T) {
+	f := rtNew(t, nil)
+	if f.c.Ready() {
+		t.Fatal("Ready on an empty ring")
+	}
+	a := f.alloc(10, 1)
+	if f.c.Ready() {
+		t.Fatal("Ready with a record allocated but not committed")
+	}
+	f.commit(a)
+	if !f.c.Ready() {
+		t.Fatal("not Ready with a committed record")
+	}
+	f.release(f.recv())
+	if f.c.Ready() {
+		t.Fatal("Ready after the only record was received")
+	}
+	f.p.Terminate()
+	if !f.c.Ready() {
+		t.Fatal("not Ready on a terminated ring: Receive returns ErrTerminated")
+	}
+}

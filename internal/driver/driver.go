@@ -77,7 +77,7 @@ type Config struct {
 	SpacePoll time.Duration
 	// Log, if not nil, receives the loop's log messages.
 	Log func(warn bool, msg string)
-	// OnStop, if not nil, is called once, from the loop's goroutine, when
+	// OnStop, if not nil, is called once, on a goroutine of its own, when
 	// the loop stops by itself (the device is gone or a ring ended or was
 	// corrupted), with the reason.
 	OnStop func(err error)
@@ -93,7 +93,7 @@ type Stats struct {
 	RxDropsInvalid uint64 // reads the driver could not finish or split (malformed offload metadata)
 	RxSuperPackets uint64 // GSO super-packets read from the device and split
 	RxSegments     uint64 // packets those super-packets were split into
-	RxWakeups      uint64 // times a commit woke the application (one system call each)
+	RxWakeups      uint64 // times a commit woke the application, asleep in Wait
 
 	TxPackets          uint64 // packets written to the device
 	TxBytes            uint64 // bytes of those packets
@@ -123,7 +123,7 @@ type Loop struct {
 	reason   atomic.Pointer[error]
 
 	// The reader's buffers for splitting.
-	sizes []int
+	sizes [batch]int
 	recs  [batch][]byte
 
 	// The writer's state. Whoever holds wmu writes: the writer goroutine,
@@ -143,6 +143,10 @@ const kickIdle = 50 * time.Microsecond
 
 // batch is how many records the writer takes from the send ring at once.
 const batch = 128
+
+// bigOnes is how many reads in a row the reader keeps reserving room for
+// the largest plain packet it saw beyond the MTU.
+const bigOnes = 1024
 
 // scratchSize is the reader's buffer for what does not go straight into
 // the ring: a GSO super-packet is at most 64 KiB of IP packet, and room is
@@ -241,7 +245,7 @@ func (l *Loop) reader() {
 	rx := l.cfg.Receive
 	var hdr [offload.HdrLen]byte
 	scratch := make([]byte, scratchSize)
-	readSize := l.cfg.MTU
+	readSize, sinceBig := l.cfg.MTU, 0
 	var split offload.Splitter
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -267,6 +271,11 @@ func (l *Loop) reader() {
 			return
 		}
 		n -= offload.HdrLen
+		if readSize > l.cfg.MTU {
+			if sinceBig++; sinceBig == bigOnes {
+				readSize = l.cfg.MTU
+			}
+		}
 		h, herr := offload.DecodeHdr(hdr[:])
 		if n <= 0 || herr != nil {
 			if rec != nil {
@@ -276,7 +285,12 @@ func (l *Loop) reader() {
 			continue
 		}
 		if rec != nil && n <= len(rec) && h.GSOType == offload.GSONone {
-			pkt, _ := rx.Shrink(rec, n)
+			pkt, err := rx.Shrink(rec, n)
+			if err != nil { // cannot happen: rec is the last record allocated
+				rx.Cancel(rec)
+				l.invalid(err)
+				continue
+			}
 			if err := offload.FinishChecksum(h, pkt); err != nil {
 				rx.Cancel(pkt)
 				l.invalid(err)
@@ -292,8 +306,11 @@ func (l *Loop) reader() {
 			// make it contiguous there and give the record back.
 			copy(scratch, rec)
 			rx.Cancel(rec)
-			if h.GSOType == offload.GSONone {
-				readSize = min(n, ring.PacketSizeMax)
+			if h.GSOType == offload.GSONone && n <= ring.PacketSizeMax {
+				// A plain packet over the MTU (the MTU was raised, say):
+				// reserve that much from now on, until bigOnes reads in a
+				// row have been within the configured MTU again.
+				readSize, sinceBig = n, 0
 			}
 		}
 		if n >= scratchSize { // it filled every buffer: cut short
@@ -319,9 +336,7 @@ func (l *Loop) reader() {
 func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 	rx := l.cfg.Receive
 	for split.Next() > 0 {
-		sizes := split.Sizes(l.sizes[:0])
-		l.sizes = sizes
-		sizes = sizes[:min(len(sizes), batch)]
+		sizes := l.sizes[:split.Sizes(l.sizes[:])]
 		n, err := rx.AllocateBatch(sizes, l.recs[:])
 		if n > 0 {
 			recs := l.recs[:n]
@@ -344,6 +359,12 @@ func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 				return true
 			}
 			continue
+		}
+		if errors.Is(err, ring.ErrPacketSize) {
+			// Cannot happen: the splitter makes no segment longer than a
+			// record can be. Drop the packet rather than the session.
+			l.invalid(fmt.Errorf("segment of %d bytes: %w", sizes[0], err))
+			return true
 		}
 		if !errors.Is(err, ring.ErrFull) {
 			l.fail(fmt.Errorf("driver: receive ring: %w", err))
@@ -432,11 +453,12 @@ func (l *Loop) writer() {
 }
 
 // Kick writes what the application committed to the send ring from the
-// calling goroutine, and reports whether it did. It does so only when the
-// device has been idle for kickIdle and the writer is not writing already.
-// An in-process session's send waker calls it before waking the writer
-// goroutine: a lone packet then goes out without a goroutine switch, which
-// is most of its latency.
+// calling goroutine, one batch at most, and reports whether the ring is
+// empty after it (false: the writer goroutine must be woken). It writes
+// only when the device has been idle for kickIdle and the writer is not
+// writing already. An in-process session's send waker calls it before
+// waking the writer goroutine: a lone packet then goes out without a
+// goroutine switch, which is most of its latency.
 func (l *Loop) Kick() bool {
 	if time.Since(l.epoch).Nanoseconds()-l.lastWrite.Load() < int64(kickIdle) {
 		return false
@@ -448,8 +470,17 @@ func (l *Loop) Kick() bool {
 	if l.stopping() {
 		return false
 	}
-	l.drain()
-	return true
+	// One batch at most: the application's call must not turn into the
+	// writer for a whole stream. If more is waiting, the writer goroutine
+	// is woken for it.
+	n, err := l.cfg.Send.ReceiveBatch(l.pkts[:])
+	if err != nil {
+		return errors.Is(err, ring.ErrEmpty)
+	}
+	l.write(l.pkts[:n])
+	l.cfg.Send.ReleaseBatch(l.pkts[:n])
+	l.lastWrite.Store(time.Since(l.epoch).Nanoseconds())
+	return !l.cfg.Send.Ready()
 }
 
 // drain writes every record in the send ring, until it is empty, with wmu

@@ -54,10 +54,11 @@ func (d *fakeDevice) ReadVec(vec [][]byte) (int, error) {
 	d.mu.Unlock()
 	select {
 	case p := <-d.reads:
-		n := 0
+		// Like a TUN read, it returns the packet's length even when the
+		// buffers are too short and the rest is cut off.
+		n := len(p)
 		for _, b := range vec {
-			k := copy(b, p)
-			p, n = p[k:], n+k
+			p = p[copy(b, p):]
 		}
 		return n, nil
 	case <-d.closed:
@@ -310,6 +311,25 @@ func TestReaderLargerThanMTU(t *testing.T) {
 	if second[1] != len(big) {
 		t.Fatalf("read after a %d-byte packet reserved %d bytes", len(big), second[1])
 	}
+	// After bigOnes reads within the MTU, the reservation is the MTU again:
+	// reads 2 to bigOnes+1 (counting the big one as 1) reserve the big
+	// size, read bigOnes+2 the MTU.
+	for range bigOnes {
+		f.feed(offload.Hdr{}, small)
+		f.receive(1)
+	}
+	f.dev.mu.Lock()
+	vecs := f.dev.readVecs
+	f.dev.mu.Unlock()
+	for i := 1; i <= bigOnes+1; i++ { // vecs[i] is read i+1
+		want := len(big)
+		if i == bigOnes+1 {
+			want = 576
+		}
+		if got := vecs[i][1]; got != want {
+			t.Fatalf("read %d reserved %d bytes, want %d", i+1, got, want)
+		}
+	}
 }
 
 // TestReaderSplitsSuperPacket: a TCP super-packet becomes MSS-sized
@@ -360,23 +380,26 @@ func TestReaderDropsInvalid(t *testing.T) {
 	}
 }
 
-// TestReaderOversized: a super-packet whose IPv4 length cannot describe it
-// is dropped as invalid, and the reader goes on.
+// TestReaderOversized: reads the driver cannot take whole are dropped as
+// invalid, and the reader goes on: one longer than all its buffers (cut
+// short by the kernel), a super-packet whose IPv4 length cannot describe
+// it, and a plain packet longer than a ring record can be.
 func TestReaderOversized(t *testing.T) {
 	f := start(t, Config{}, newFakeDevice())
+	f.feed(offload.Hdr{}, tcp4(1, 1, 0, payloadOf(scratchSize+100, 7)))
 	const mss = 60000
-	payload := payloadOf(2*mss, 7)
-	super := make([]byte, 40+len(payload))
+	super := make([]byte, 40+2*mss)
 	copy(super, tcp4(1, 1, 0, nil))
-	copy(super[40:], payload)
+	copy(super[40:], payloadOf(2*mss, 7))
 	f.feed(offload.Hdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, GSOSize: mss, CsumStart: 20, CsumOffset: 16}, super)
+	f.feed(offload.Hdr{}, payloadOf(ring.PacketSizeMax+1, 0x45))
 	pkt := tcp4(2, 2, 0, payloadOf(100, 8))
 	f.feed(offload.Hdr{}, pkt)
 	if got := f.receive(1); !bytes.Equal(got[0], pkt) {
-		t.Fatal("packet after the super-packet changed")
+		t.Fatal("packet after the oversized ones changed")
 	}
-	if s := f.loop.Stats(); s.RxDropsInvalid != 1 || s.RxPackets != 1 {
-		t.Fatalf("stats %+v, want the oversized super-packet dropped as invalid", s)
+	if s := f.loop.Stats(); s.RxDropsInvalid != 3 || s.RxPackets != 1 {
+		t.Fatalf("stats %+v, want the 3 oversized reads dropped as invalid", s)
 	}
 }
 

@@ -126,7 +126,10 @@ func (c *Coalescer) run(pkts [][]byte) int {
 			return 1
 		}
 		if binary.BigEndian.Uint16(b[ipLen+16:]) == 0xffff {
-			return 1 // see verifyTCP
+			// 0xffff is a valid but unusual form of a checksum whose
+			// usual form is 0; a split would write 0, so the packet is
+			// written alone, unchanged.
+			return 1
 		}
 	case proto == protoUDP && c.UDP:
 		l4Hdr = 8

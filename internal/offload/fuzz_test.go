@@ -66,6 +66,10 @@ func FuzzSplit(f *testing.F) {
 		if nseg < 1 || s.Next() < 1 {
 			t.Fatalf("accepted with %d segments, Next %d", nseg, s.Next())
 		}
+		// Every segment fits in a ring record; the first is the longest.
+		if s.Next() > MaxSegment {
+			t.Fatalf("a segment of %d bytes, more than MaxSegment", s.Next())
+		}
 		// A wrong-sized destination is refused without advancing.
 		n := s.Next()
 		if err := s.Put(buf[:n+1]); !errors.Is(err, ErrInvalid) {

@@ -195,13 +195,18 @@ func splitAll(h Hdr, pkt []byte) ([][]byte, error) {
 		return nil, err
 	}
 	var out [][]byte
-	sizes := s.Sizes(nil)
+	sizes := make([]int, s.Segments()+3)
+	sizes = sizes[:s.Sizes(sizes)]
+	if len(sizes) != s.Segments() {
+		return nil, fmt.Errorf("Sizes listed %d segments, Segments() = %d", len(sizes), s.Segments())
+	}
 	for n := s.Next(); n > 0; n = s.Next() {
-		if i := len(out); i >= len(sizes) || sizes[i] != n {
+		if i := len(out); i >= len(sizes) || sizes[i] != n || n > MaxSegment {
 			return nil, fmt.Errorf("segment %d has %d bytes, Sizes said %v", i, n, sizes)
 		}
-		if rest := s.Sizes(nil); len(rest) != len(sizes)-len(out) {
-			return nil, fmt.Errorf("Sizes after %d segments lists %d, want %d", len(out), len(rest), len(sizes)-len(out))
+		var two [2]int
+		if k := s.Sizes(two[:]); k != min(2, len(sizes)-len(out)) || two[0] != n {
+			return nil, fmt.Errorf("Sizes after %d segments: %d, %v", len(out), k, two)
 		}
 		seg := make([]byte, n)
 		if err := s.Put(seg); err != nil {

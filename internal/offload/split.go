@@ -2,6 +2,10 @@ package offload
 
 import "encoding/binary"
 
+// MaxSegment is the longest packet a Splitter produces: the largest record
+// a ring carries. Reset refuses a packet that would need a longer one.
+const MaxSegment = 0xFFFF
+
 // maxSplitHdr is the longest IP+L4 header a super-packet can have: an IPv4
 // header with 40 bytes of options and a TCP header with 40 bytes of options.
 const maxSplitHdr = 60 + 60
@@ -67,6 +71,9 @@ func (s *Splitter) Reset(h Hdr, pkt []byte) error {
 		}
 		if h.Flags&FlagNeedsCsum != 0 && int(h.CsumStart)+int(h.CsumOffset)+2 > len(pkt) {
 			return invalidError("checksum start/offset outside the packet")
+		}
+		if len(pkt) > MaxSegment {
+			return invalidError("packet longer than MaxSegment")
 		}
 		s.vh = h
 		s.pkt = pkt
@@ -190,6 +197,10 @@ func (s *Splitter) Reset(h Hdr, pkt []byte) error {
 		s.kind = kindEmpty
 		return invalidError("GSO packet without payload")
 	}
+	if hdrLen+min(int(h.GSOSize), payload) > MaxSegment {
+		s.kind = kindEmpty
+		return invalidError("segments longer than MaxSegment")
+	}
 	s.pseudo = PseudoHeaderSum(src, dst, proto, 0)
 	s.ipLen = ipLen
 	s.hdrLen = hdrLen
@@ -214,17 +225,20 @@ func (s *Splitter) Next() int {
 	return s.hdrLen + s.chunk()
 }
 
-// Sizes appends the lengths of the segments still to come, in order, to
-// dst and returns it: what Next would return before each Put.
-func (s *Splitter) Sizes(dst []int) []int {
-	for i := s.idx; i < s.nseg; i++ {
+// Sizes fills dst with the lengths of the next len(dst) segments, in order
+// (what Next would return before each Put), and returns how many there are,
+// at most len(dst).
+func (s *Splitter) Sizes(dst []int) int {
+	n := min(len(dst), s.nseg-s.idx)
+	for k := range n {
 		if s.kind == kindNone {
-			dst = append(dst, len(s.pkt))
+			dst[k] = len(s.pkt)
 			continue
 		}
-		dst = append(dst, s.hdrLen+min(s.gso, len(s.payload)-i*s.gso))
+		i := s.idx + k
+		dst[k] = s.hdrLen + min(s.gso, len(s.payload)-i*s.gso)
 	}
-	return dst
+	return n
 }
 
 // chunk returns the payload length of segment s.idx (which must exist).

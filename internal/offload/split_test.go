@@ -535,3 +535,29 @@ func TestSplitAllocs(t *testing.T) {
 		t.Fatalf("split allocates %v times per run", allocs)
 	}
 }
+
+// TestSplitRejectsOversizedSegments: a segment a ring record cannot hold is
+// refused up front, for a GSO packet whose single segment would be too
+// long and for a plain packet that is.
+func TestSplitRejectsOversizedSegments(t *testing.T) {
+	var s Splitter
+	plain := make([]byte, MaxSegment+1)
+	plain[0] = 0x45
+	if err := s.Reset(Hdr{}, plain); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("plain packet of %d bytes: %v, want ErrInvalid", len(plain), err)
+	}
+	if err := s.Reset(Hdr{}, plain[:MaxSegment]); err != nil {
+		t.Fatalf("plain packet of %d bytes: %v", MaxSegment, err)
+	}
+	// IPv6 payload of 65535 bytes (a 32-byte TCP header with options and
+	// 65503 bytes of data) in one GSO segment: 40 + 65535 bytes.
+	p := tcp6Spec(pattern(65535-20-len(tsOpts), 1))
+	h, pkt := superPacket(p, 65535)
+	if err := s.Reset(h, pkt); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("IPv6 super-packet with a %d-byte segment: %v, want ErrInvalid", len(pkt), err)
+	}
+	h.GSOSize = 1400
+	if err := s.Reset(h, pkt); err != nil || s.Segments() < 2 {
+		t.Fatalf("the same super-packet in 1400-byte segments: %v, %d segments", err, s.Segments())
+	}
+}
