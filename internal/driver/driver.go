@@ -106,8 +106,11 @@ type Stats struct {
 }
 
 type counters struct {
+	// The reader's counters, then the writer's, a cache line apart so
+	// that the two goroutines do not contend for one line.
 	rxPackets, rxBytes, rxDropsFull, rxFullWaits atomic.Uint64
 	rxDropsInvalid, rxSuperPackets, rxSegments   atomic.Uint64
+	_                                            [64]byte
 	txPackets, txBytes, txWrites                 atomic.Uint64
 	txCoalescedWrites, txCoalescedPackets        atomic.Uint64
 	txDropsNotIP, txErrors                       atomic.Uint64
