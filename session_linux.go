@@ -392,4 +392,11 @@ func (s *Session) Wait(ctx context.Context) error {
 }
 
 // Stats returns the session's counters.
-func (s *Session) Stats() Stats { return s.loop.Stats() }
+func (s *Session) Stats() Stats {
+	st := s.loop.Stats()
+	// Each time the application slept in Wait, one wake-up ended it; the
+	// driver's side can only count the commits that found it asleep,
+	// several of which may fall in one sleep.
+	st.RxWakeups = s.rx.Sleeps()
+	return st
+}

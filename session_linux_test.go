@@ -114,3 +114,36 @@ func TestSessionOffloads(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStatsWakeups: RxWakeups counts the application's sleeps in Wait,
+// each ended by one wake-up: none before the application waits, one when a
+// reply wakes a Wait that had to sleep.
+func TestStatsWakeups(t *testing.T) {
+	_, _, s := dpSession(t, RingCapacityMin, driver.Wait)
+	if st := s.Stats(); st.RxWakeups != 0 {
+		t.Fatalf("RxWakeups %d before any Wait", st.RxWakeups)
+	}
+	// Once the Wait below has gone to sleep, send an echo request.
+	sent := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for s.rx.Sleeps() == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		p, err := s.AllocateSendPacket(128)
+		if err == nil {
+			fillEcho(p, 77)
+			s.SendPacket(p)
+		}
+		sent <- err
+	}()
+	if seq := receiveReply(t, s); seq != 77 {
+		t.Fatalf("reply %d, want 77", seq)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.RxWakeups != 1 || st.RxPackets != 1 {
+		t.Fatalf("after one sleeping Wait and one reply: %+v", st)
+	}
+}

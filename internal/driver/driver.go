@@ -93,7 +93,7 @@ type Stats struct {
 	RxDropsInvalid uint64 // reads the driver could not finish or split (malformed offload metadata)
 	RxSuperPackets uint64 // GSO super-packets read from the device and split
 	RxSegments     uint64 // packets those super-packets were split into
-	RxWakeups      uint64 // times a commit woke the application, asleep in Wait
+	RxWakeups      uint64 // commits that signalled the application asleep in Wait (Session.Stats: the application's sleeps)
 
 	TxPackets          uint64 // packets written to the device
 	TxBytes            uint64 // bytes of those packets
