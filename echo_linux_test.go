@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"github.com/ringtun/ringtun/internal/netns"
 )
 
 // receiveMatching waits for a packet that match accepts, releasing the
@@ -25,12 +27,13 @@ func receiveMatching(t *testing.T, s *Session, match func([]byte) bool) []byte {
 	}
 }
 
-func TestEchoIPv4(t *testing.T) {
-	ns := newNS(t)
-	local, peer := netip.MustParseAddr("198.18.7.7"), netip.MustParseAddr("198.18.7.8")
+// withEchoSession runs fn in ns with a session on a fresh adapter name
+// that has address addr; the adapter and session go when fn returns.
+func withEchoSession(t *testing.T, ns *netns.NS, name string, addr netip.Prefix, fn func(s *Session) error) {
+	t.Helper()
 	in(t, ns, func() error {
-		a, err := CreateAdapterWithOptions("echo4", "Test", AdapterOptions{
-			Config: &Config{Addresses: []netip.Prefix{netip.PrefixFrom(local, 24)}},
+		a, err := CreateAdapterWithOptions(name, "Test", AdapterOptions{
+			Config: &Config{Addresses: []netip.Prefix{addr}},
 		})
 		if err != nil {
 			return err
@@ -41,6 +44,14 @@ func TestEchoIPv4(t *testing.T) {
 			return err
 		}
 		defer s.End()
+		return fn(s)
+	})
+}
+
+func TestEchoIPv4(t *testing.T) {
+	ns := newNS(t)
+	local, peer := netip.MustParseAddr("198.18.7.7"), netip.MustParseAddr("198.18.7.8")
+	withEchoSession(t, ns, "echo4", netip.PrefixFrom(local, 24), func(s *Session) error {
 		payload := []byte("ringtun echo payload")
 		p, err := s.AllocateSendPacket(28 + len(payload))
 		if err != nil {
@@ -75,19 +86,7 @@ func TestEchoIPv4(t *testing.T) {
 func TestEchoIPv6(t *testing.T) {
 	ns := newNS(t)
 	local, peer := netip.MustParseAddr("2001:db8:7::7"), netip.MustParseAddr("2001:db8:7::8")
-	in(t, ns, func() error {
-		a, err := CreateAdapterWithOptions("echo6", "Test", AdapterOptions{
-			Config: &Config{Addresses: []netip.Prefix{netip.PrefixFrom(local, 64)}},
-		})
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		s, err := a.StartSession(RingCapacityMin)
-		if err != nil {
-			return err
-		}
-		defer s.End()
+	withEchoSession(t, ns, "echo6", netip.PrefixFrom(local, 64), func(s *Session) error {
 		payload := []byte("ringtun echo6 payload")
 		p, err := s.AllocateSendPacket(48 + len(payload))
 		if err != nil {
