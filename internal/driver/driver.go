@@ -91,6 +91,7 @@ type Stats struct {
 	RxDropsFull    uint64 // packets dropped because the receive ring was full (Drop policy)
 	RxFullWaits    uint64 // times the reader waited for room (Wait policy)
 	RxDropsInvalid uint64 // reads the driver could not finish or split (malformed offload metadata)
+	RxErrors       uint64 // reads the device failed for one packet, which is lost (the kernel said why: EINVAL, ENOBUFS…)
 	RxSuperPackets uint64 // GSO super-packets read from the device and split
 	RxSegments     uint64 // packets those super-packets were split into
 	RxWakeups      uint64 // commits that signalled the application asleep in Wait (Session.Stats: the application's sleeps)
@@ -110,6 +111,7 @@ type counters struct {
 	// that the two goroutines do not contend for one line.
 	rxPackets, rxBytes, rxDropsFull, rxFullWaits atomic.Uint64
 	rxDropsInvalid, rxSuperPackets, rxSegments   atomic.Uint64
+	rxErrors                                     atomic.Uint64
 	_                                            [64]byte
 	txPackets, txBytes, txWrites                 atomic.Uint64
 	txCoalescedWrites, txCoalescedPackets        atomic.Uint64
@@ -151,6 +153,15 @@ const batch = 128
 // the largest plain packet it saw beyond the MTU.
 const bigOnes = 1024
 
+// A read error that is not the device going away costs the packet it was
+// for, not the session. After readErrorBurst of them in a row the reader
+// pauses readErrorPause before each read, so that a device that keeps
+// failing (out of memory, say) does not make it spin.
+const (
+	readErrorBurst = 64
+	readErrorPause = 10 * time.Millisecond
+)
+
 // scratchSize is the reader's buffer for what does not go straight into
 // the ring: a GSO super-packet is at most 64 KiB of IP packet, and room is
 // left beyond that so that an oversized read shows up as such rather than
@@ -181,7 +192,7 @@ func (l *Loop) Stats() Stats {
 	return Stats{
 		RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
 		RxDropsFull: c.rxDropsFull.Load(), RxFullWaits: c.rxFullWaits.Load(),
-		RxDropsInvalid: c.rxDropsInvalid.Load(),
+		RxDropsInvalid: c.rxDropsInvalid.Load(), RxErrors: c.rxErrors.Load(),
 		RxSuperPackets: c.rxSuperPackets.Load(), RxSegments: c.rxSegments.Load(),
 		RxWakeups: l.cfg.Receive.Signals(),
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxWrites: c.txWrites.Load(),
@@ -253,6 +264,7 @@ func (l *Loop) reader() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var vec [3][]byte
+	failures := 0 // read errors in a row
 	for {
 		rec, err := rx.Allocate(readSize)
 		switch {
@@ -270,9 +282,16 @@ func (l *Loop) reader() {
 			if rec != nil {
 				rx.Cancel(rec)
 			}
-			l.fail(fmt.Errorf("driver: device read: %w", err))
-			return
+			if errors.Is(err, os.ErrClosed) {
+				l.fail(fmt.Errorf("driver: device read: %w", err))
+				return
+			}
+			if !l.readFailed(err, &failures, timer) {
+				return
+			}
+			continue
 		}
+		failures = 0
 		n -= offload.HdrLen
 		if readSize > l.cfg.MTU {
 			if sinceBig++; sinceBig == bigOnes {
@@ -331,6 +350,26 @@ func (l *Loop) reader() {
 		if !l.deliver(&split, timer) {
 			return
 		}
+	}
+}
+
+// readFailed counts a read that failed for one packet, logs the first,
+// and pauses once failures in a row pass readErrorBurst. It reports false
+// when the loop must stop.
+func (l *Loop) readFailed(err error, failures *int, timer *time.Timer) bool {
+	if l.c.rxErrors.Add(1) == 1 {
+		l.logf(true, "a read from the device failed; the packet is lost, the session goes on (logged once): %v", err)
+	}
+	if *failures++; *failures <= readErrorBurst {
+		return true
+	}
+	timer.Reset(readErrorPause)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-l.stop:
+		return false
 	}
 }
 

@@ -28,9 +28,10 @@ const (
 // fakeDevice is a TUN queue with a virtio_net_hdr. Reads come from the
 // reads channel; writes are gathered and recorded.
 type fakeDevice struct {
-	reads  chan []byte // virtio_net_hdr + packet, one per ReadVec
-	closed chan struct{}
-	once   sync.Once
+	reads    chan []byte // virtio_net_hdr + packet, one per ReadVec
+	readErrs chan error  // an error for one ReadVec, as the kernel returns for one packet
+	closed   chan struct{}
+	once     sync.Once
 
 	mu          sync.Mutex
 	readVecs    [][]int  // lengths of the buffers each ReadVec got
@@ -41,7 +42,8 @@ type fakeDevice struct {
 }
 
 func newFakeDevice() *fakeDevice {
-	return &fakeDevice{reads: make(chan []byte), closed: make(chan struct{}), written: make(chan struct{}, 1024)}
+	return &fakeDevice{reads: make(chan []byte), readErrs: make(chan error), closed: make(chan struct{}),
+		written: make(chan struct{}, 1024)}
 }
 
 func (d *fakeDevice) ReadVec(vec [][]byte) (int, error) {
@@ -61,6 +63,8 @@ func (d *fakeDevice) ReadVec(vec [][]byte) (int, error) {
 			p = p[copy(b, p):]
 		}
 		return n, nil
+	case err := <-d.readErrs:
+		return 0, err
 	case <-d.closed:
 		return 0, os.ErrClosed
 	}
@@ -493,6 +497,52 @@ func TestWriterMergeRefused(t *testing.T) {
 	if s := f.loop.Stats(); s.TxErrors != 0 || s.TxPackets != 8 || s.TxCoalescedWrites != 0 {
 		t.Fatalf("stats %+v", s)
 	}
+}
+
+// TestReaderErrorIsNotFatal: a read that fails for one packet (EINVAL, as
+// the kernel returns for a packet whose GSO type it cannot express in a
+// virtio_net_hdr) loses that packet only: the loop goes on, counts it and
+// delivers the next one. Only the device going away ends the loop
+// (TestStopUnblocks).
+func TestReaderErrorIsNotFatal(t *testing.T) {
+	f := start(t, Config{}, newFakeDevice())
+	for i, err := range []error{syscall.EINVAL, syscall.ENOBUFS, syscall.EIO} {
+		select {
+		case f.dev.readErrs <- err:
+		case <-time.After(bound):
+			t.Fatal("the reader did not read")
+		}
+		pkt := tcp4(uint16(i), 1, 0, payloadOf(100, byte(i)))
+		f.feed(offload.Hdr{}, pkt)
+		if got := f.receive(1)[0]; !bytes.Equal(got, pkt) {
+			t.Fatalf("after read error %v: got a different packet", err)
+		}
+	}
+	if s := f.loop.Stats(); s.RxErrors != 3 || s.RxPackets != 3 {
+		t.Fatalf("stats %+v, want 3 read errors and 3 packets", s)
+	}
+}
+
+// TestReaderErrorsBackOff: a device whose reads keep failing does not
+// make the reader spin: after readErrorBurst failures in a row it pauses
+// between reads.
+func TestReaderErrorsBackOff(t *testing.T) {
+	f := start(t, Config{}, newFakeDevice())
+	start := time.Now()
+	for i := 0; i < readErrorBurst+3; i++ {
+		select {
+		case f.dev.readErrs <- syscall.ENOMEM:
+		case <-time.After(bound):
+			t.Fatal("the reader did not read")
+		}
+	}
+	// The last three reads came after pauses.
+	if elapsed := time.Since(start); elapsed < 2*readErrorPause {
+		t.Fatalf("%d failed reads took %v, want pauses of %v after the first %d", readErrorBurst+3, elapsed, readErrorPause, readErrorBurst)
+	}
+	pkt := tcp4(1, 1, 0, payloadOf(100, 1))
+	f.feed(offload.Hdr{}, pkt)
+	f.receive(1)
 }
 
 // TestStopUnblocks: Stop ends a reader blocked in ReadVec and a writer
