@@ -939,8 +939,12 @@ func readConfig(t testing.TB, index int) Config {
 		if c.Addresses, err = nc.Addresses(index); err != nil {
 			t.Fatal(err)
 		}
-		if c.Routes, err = nc.Routes(index); err != nil {
+		routes, err := nc.Routes(index)
+		if err != nil {
 			t.Fatal(err)
+		}
+		for _, r := range routes {
+			c.Routes = append(c.Routes, r.Prefix)
 		}
 		l, err := nc.LinkByIndex(index)
 		if err != nil {
@@ -1114,8 +1118,9 @@ func TestConfigureErrors(t *testing.T) {
 			wantErr(t, fmt.Sprintf("Configure(%v)", c), a.Configure(c), ErrInvalidConfig)
 			wantConfig(t, a, base) // nothing applied
 		}
-		// Items the kernel refuses: below an MTU of 1280 the interface
-		// has no IPv6.
+		// Items the adapter cannot take: below an MTU of 1280 an
+		// interface has no IPv6. They are refused before anything
+		// changes.
 		for _, c := range []struct {
 			cfg  Config
 			item string
@@ -1124,9 +1129,11 @@ func TestConfigureErrors(t *testing.T) {
 			{Config{MTU: 1000, Addresses: []netip.Prefix{p("198.18.13.1/24"), p("2001:db8:14::1/64")}}, "address 2001:db8:14::1/64"},
 		} {
 			err := a.Configure(c.cfg)
-			if err == nil || errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), c.item) || !strings.Contains(err.Error(), "err0") {
+			wantErr(t, fmt.Sprintf("Configure(%v)", c.cfg), err, ErrInvalidConfig)
+			if err == nil || !strings.Contains(err.Error(), c.item) || !strings.Contains(err.Error(), "err0") {
 				t.Errorf("Configure(%v) = %v, want an error naming err0 and %s", c.cfg, err, c.item)
 			}
+			wantConfig(t, a, base)
 		}
 		if err := a.Configure(base); err != nil {
 			t.Fatal(err)
@@ -1330,11 +1337,12 @@ func TestSetLogger(t *testing.T) {
 
 func TestInUseDoesNotTakeTheSession(t *testing.T) {
 	ns := newNS(t)
-	g := NewGUID()
 	in(t, ns, func() error {
-		// Adapters (and so sessionRunning) looks at session locks while
-		// another process may be starting a session: looking must never
-		// make the start fail.
+		noIPv6(t)
+		a := mustCreate(t, "look0", "Test", AdapterOptions{})
+		defer mustClose(t, a)
+		// Adapters and OpenAdapter look at the adapter while sessions
+		// start and end: looking must never make a start fail.
 		stop := make(chan struct{})
 		looked := make(chan error, 1)
 		go func() {
@@ -1345,40 +1353,35 @@ func TestInUseDoesNotTakeTheSession(t *testing.T) {
 						return nil
 					default:
 					}
-					sessionRunning(g)
+					if _, err := Adapters(); err != nil {
+						return err
+					}
+					b, err := OpenAdapter("look0")
+					if err != nil {
+						return err
+					}
+					b.Close()
 				}
 			})
 		}()
 		failed := 0
 		var first error
-		for i := 0; i < 20000; i++ {
-			l, err := lockSession(g)
+		for i := 0; i < 500; i++ {
+			s, err := a.StartSession(RingCapacityMin)
 			if err != nil {
 				if failed++; first == nil {
 					first = err
 				}
 				continue
 			}
-			l.release()
+			s.End()
 		}
 		close(stop)
-		if err := receiveErr(t, "sessionRunning loop", looked); err != nil {
+		if err := receiveErr(t, "the lookers", looked); err != nil {
 			t.Error(err)
 		}
 		if failed > 0 {
-			t.Errorf("%d of 20000 session locks failed while another goroutine looked: %v", failed, first)
-		}
-		// It still sees a session that runs.
-		l, err := lockSession(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sessionRunning(g) {
-			t.Error("sessionRunning does not see a held lock")
-		}
-		l.release()
-		if sessionRunning(g) {
-			t.Error("sessionRunning sees a released lock")
+			t.Errorf("%d of 500 sessions failed to start while another goroutine looked: %v", failed, first)
 		}
 		return nil
 	})
@@ -1396,23 +1399,24 @@ func TestReopenPersistentAdapter(t *testing.T) {
 		defer Uninstall()
 		withNetcfg(t, func(nc *netcfg.Conn) {
 			for i := 0; i < 20; i++ {
-				// With no handle left the carrier is off: the kernel
-				// takes the adapter down and deactivates its queues
-				// (LinkNow makes it do so now rather than in a moment).
-				if l, err := nc.LinkNow(index); err != nil || l.Running || !l.Up {
-					t.Fatalf("reopen0 with no handle: %+v, %v; want up and not running", l, err)
+				// With no session the carrier is off: the kernel takes
+				// the adapter down and deactivates its queues
+				// (LinkByIndex makes it do so now rather than in a
+				// moment).
+				if l, err := nc.LinkByIndex(index); err != nil || l.Running || !l.Up {
+					t.Fatalf("reopen0 with no session: %+v, %v; want up and not running", l, err)
 				}
 				b, err := OpenAdapter("reopen0")
 				if err != nil {
 					t.Fatal(err)
 				}
-				// OpenAdapter returns an operational adapter, so that
+				s := mustStart(t, b)
+				// StartSession returns an operational adapter, so that
 				// the reply to the first packet of its session is not
 				// dropped by queues the kernel has not reactivated yet.
 				if l, err := nc.LinkByIndex(index); err != nil || !l.Running {
-					t.Fatalf("reopening %d: OpenAdapter returned before reopen0 was operational: %+v, %v", i, l, err)
+					t.Fatalf("reopening %d: StartSession returned before reopen0 was operational: %+v, %v", i, l, err)
 				}
-				s := mustStart(t, b)
 				if err := exchangeEcho4(s, local, peer, 6, uint16(i), lifeWait); err != nil {
 					t.Fatalf("reopening %d: %v", i, err)
 				}

@@ -40,15 +40,23 @@ var (
 	// ErrInvalidName: an adapter name that is empty, longer than 15 bytes,
 	// or has characters the kernel refuses; or an invalid tunnel type.
 	ErrInvalidName = errors.New("ringtun: invalid adapter name")
-	// ErrAdapterExists: a network interface of that name exists. ringtun
-	// never renames another interface. Also matches os.ErrExist.
+	// ErrAdapterExists: a network interface of that name exists, or an
+	// adapter has the GUID asked for. ringtun never renames another
+	// interface. Also matches os.ErrExist.
 	ErrAdapterExists error = &kindError{"ringtun: adapter exists", os.ErrExist}
-	// ErrAdapterNotFound: no ringtun adapter has that name. Also matches
-	// os.ErrNotExist.
+	// ErrAdapterNotFound: no ringtun adapter has that name, or a handle's
+	// adapter was deleted or left the network namespace the handle acts
+	// in. Also matches os.ErrNotExist.
 	ErrAdapterNotFound error = &kindError{"ringtun: adapter not found", os.ErrNotExist}
 	// ErrAccessDenied: the process may not create or open adapters (no
 	// CAP_NET_ADMIN). Also matches os.ErrPermission.
 	ErrAccessDenied error = &kindError{"ringtun: access denied", os.ErrPermission}
-	// ErrInvalidConfig: a Config with an invalid address, route or MTU.
+	// ErrInvalidConfig: a Config with an invalid address, route or MTU,
+	// or one the adapter cannot take as it is (IPv6 with an MTU below
+	// 1280, or on an adapter with IPv6 disabled).
 	ErrInvalidConfig = errors.New("ringtun: invalid configuration")
+	// ErrRouteConflict: a Config route that another interface has with
+	// the same destination and metric. Set Config.RouteMetric, or split
+	// the route into more specific ones.
+	ErrRouteConflict = errors.New("ringtun: route conflicts with another interface's")
 )

@@ -42,6 +42,7 @@ var childRoles = map[string]func() error{
 	"open":   roleOpen,
 	"list":   roleList,
 	"unpriv": roleUnprivileged,
+	"squat":  roleSquat,
 }
 
 // runChildRole is TestMain's entry for a child.
@@ -230,8 +231,8 @@ func roleList() error {
 // says what CreateAdapter(RT_NAME), OpenAdapter(RT_OPEN) and Adapters()
 // return.
 func roleUnprivileged() error {
-	if err := errors.Join(syscall.Setgroups(nil), syscall.Setgid(nobody), syscall.Setuid(nobody)); err != nil {
-		return fmt.Errorf("dropping privileges: %w", err)
+	if err := dropPrivileges(); err != nil {
+		return err
 	}
 	say("uid", os.Geteuid())
 	a, err := CreateAdapter(os.Getenv("RT_NAME"), "Unprivileged", nil)
@@ -252,10 +253,41 @@ func roleUnprivileged() error {
 	return nil
 }
 
+// dropPrivileges makes the process user and group nobody, with no
+// supplementary groups and so no capability left.
+func dropPrivileges() error {
+	if err := errors.Join(syscall.Setgroups(nil), syscall.Setgid(nobody), syscall.Setuid(nobody)); err != nil {
+		return fmt.Errorf("dropping privileges: %w", err)
+	}
+	return nil
+}
+
+// roleSquat drops to user nobody, binds the abstract Unix socket name
+// RT_SOCKNAME (an older ringtun's session lock), says "bound" with the
+// error, if any, and holds the name until its parent says go on.
+func roleSquat() error {
+	if err := dropPrivileges(); err != nil {
+		return err
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	err = syscall.Bind(fd, &syscall.SockaddrUnix{Name: os.Getenv("RT_SOCKNAME")})
+	say("bound", reportErr(err))
+	awaitParent()
+	return nil
+}
+
 // exchangeEcho4 injects an IPv4 ICMP echo request from peer to local
 // through s and waits up to limit for the reply, which it checks.
 func exchangeEcho4(s *Session, local, peer netip.Addr, id, seq uint16, limit time.Duration) error {
-	payload := []byte("ringtun lifecycle echo")
+	return exchangeEcho4Payload(s, local, peer, id, seq, []byte("ringtun lifecycle echo"), limit)
+}
+
+// exchangeEcho4Payload is exchangeEcho4 with the request's payload.
+func exchangeEcho4Payload(s *Session, local, peer netip.Addr, id, seq uint16, payload []byte, limit time.Duration) error {
 	p, err := s.AllocateSendPacket(28 + len(payload))
 	if err != nil {
 		return fmt.Errorf("allocate: %w", err)

@@ -49,16 +49,25 @@ const DefaultTunnelType = "ringtun"
 
 // Config is an adapter's network configuration. Configure applies it
 // declaratively: a nil slice or zero MTU leaves that part as it is; a
-// non-nil slice, even empty, makes it exactly the adapter's set.
+// non-nil slice, even empty, makes it exactly the adapter's set. A Config
+// is applied whole or not at all.
 type Config struct {
 	// Addresses are the adapter's own addresses with their prefix length,
 	// such as 198.18.7.7/24 (IPv6 link-local addresses are the kernel's
 	// and are left alone).
 	Addresses []netip.Prefix
 	// Routes are destinations routed through the adapter (in the main
-	// table, without gateway).
+	// table, without gateway). A route that another interface has with
+	// the same destination and metric, such as the host's default route,
+	// is refused with ErrRouteConflict: choose another RouteMetric, or
+	// split it into more specific routes (0.0.0.0/1 and 128.0.0.0/1 for
+	// 0.0.0.0/0, as WireGuard's tools do).
 	Routes []netip.Prefix
-	// MTU, from 68 to 65535; 0 leaves it.
+	// RouteMetric is the metric (priority; lower wins) of Routes. 0 is
+	// the kernel's default: 0 for IPv4 routes, 1024 for IPv6 ones. It is
+	// used only with a non-nil Routes.
+	RouteMetric uint32
+	// MTU, from 68 to 65535; 0 leaves it. IPv6 needs 1280 or more.
 	MTU int
 }
 
@@ -165,17 +174,19 @@ const maxTunnelTypeLen = 128
 
 // checkName applies the kernel's rules for interface names
 // (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or white
-// space; ringtun also refuses control characters. It refuses '%' too: the
-// kernel takes a name with '%' as a template such as "tun%d" and makes up
-// another name from it, so the adapter would not get the name asked for.
+// space, where the kernel's white space includes byte 0xA0 (no-break
+// space in Latin-1, and so the second byte of "à" and others in UTF-8);
+// ringtun also refuses control characters. It refuses '%' too: the kernel
+// takes a name with '%' as a template such as "tun%d" and makes up another
+// name from it, so the adapter would not get the name asked for.
 func checkName(name string) error {
 	if name == "" || len(name) > maxNameLen || name == "." || name == ".." {
 		return fmt.Errorf("%w: %q must be 1 to %d bytes and not . or ..", ErrInvalidName, name, maxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		switch c := name[i]; {
-		case c == '/' || c == ':' || c <= ' ' || c == 0x7f:
-			return fmt.Errorf("%w: %q has a character the kernel refuses (%q)", ErrInvalidName, name, c)
+		case c == '/' || c == ':' || c <= ' ' || c == 0x7f || c == 0xa0:
+			return fmt.Errorf("%w: %q has a byte the kernel refuses (%#02x)", ErrInvalidName, name, c)
 		case c == '%':
 			return fmt.Errorf("%w: %q has a %%, which the kernel takes as a name template", ErrInvalidName, name)
 		}

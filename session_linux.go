@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ringtun/ringtun/internal/driver"
 	"github.com/ringtun/ringtun/internal/tundev"
+	"github.com/ringtun/ringtun/netcfg"
 	"github.com/ringtun/ringtun/ring"
 )
 
@@ -17,15 +19,16 @@ import (
 // region, and a driver loop that moves packets between them and the
 // adapter. Its packet methods are safe for concurrent use.
 type Session struct {
-	adapter *Adapter
-	res     *sessionMemory // unmapped when the Session is garbage
+	name    string         // the adapter's, for log messages
+	mem     *ring.Shared   // the rings; freed by calls when the session has ended
+	wake    *ring.EventFD  // ReadWaitEvent's; closed when the Session is garbage
 	rx      *ring.Consumer // the app's side of the receive ring
 	tx      *ring.Producer // the app's side of the send ring
 	loop    *driver.Loop
-	lock    *sessionLock
 	space   chan struct{} // tells a waiting driver reader that records were released
 	off     offloads      // what the driver was allowed to use
 	rxWaker *receiveWaker
+	calls   callGuard
 
 	endOnce sync.Once
 	done    atomic.Bool // End has run or is running
@@ -71,23 +74,13 @@ func (w *sendWaker) Signal() {
 
 func (w *sendWaker) Wait(ctx context.Context) error { return w.ch.Wait(ctx) }
 
-// sessionMemory is what must outlive every method call on a Session: the
-// ring memory, which received packets alias, and the eventfd that
-// ReadWaitEvent hands out. It is freed by a cleanup once the Session is
-// unreachable, never while a method could still touch it.
-type sessionMemory struct {
-	mem  *ring.Shared
-	wake *ring.EventFD
-}
-
-func (m *sessionMemory) free() {
-	m.mem.Close()
-	m.wake.Close()
-}
-
 // Stats are a session's packet counters, from the driver's side:
 // "received" is host to application, "sent" is application to host.
 type Stats = driver.Stats
+
+// testHookWaitReturned, if set, runs in Wait after the ring's Wait
+// returns, while the call still counts as in progress.
+var testHookWaitReturned func()
 
 // fullPolicy is what the driver does with a packet from the host when the
 // receive ring is full. Waiting (back-pressure) is the default; tests
@@ -102,33 +95,72 @@ var useOffloads = tundev.CSUM | tundev.TSO4 | tundev.TSO6 | tundev.TSOECN | tund
 // StartSession starts the adapter's session with two rings of capacity
 // bytes each (a power of two from RingCapacityMin to RingCapacityMax). It
 // fails with ErrAlreadyInitialized if the adapter has a session in any
-// process.
+// process, wherever its interface is, and with ErrAdapterNotFound if the
+// adapter is no longer in the handle's namespace. An adapter that is down
+// takes a session too; StartSession does not bring it up.
 func (a *Adapter) StartSession(capacity uint32) (*Session, error) {
 	if err := ring.CheckCapacity(capacity); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidCapacity, err)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.keeper == nil {
-		return nil, fmt.Errorf("ringtun: start session on %s: adapter closed: %w", a.name, ErrSessionEnded)
-	}
-	if a.session != nil && !a.session.ended() {
-		return nil, ErrAlreadyInitialized
-	}
-	s, err := startSession(a, capacity)
-	if err != nil {
-		return nil, err
-	}
-	a.session = s
-	return s, nil
+	var s *Session
+	err := a.use("start session on", func(nc *netcfg.Conn, l netcfg.Link) error {
+		if a.session != nil && !a.session.ended() {
+			return ErrAlreadyInitialized
+		}
+		q, l, err := attachSession(nc, l, a.guid)
+		if err != nil {
+			return err
+		}
+		waitRunning(nc, l)
+		if s, err = startSession(q, l, capacity); err != nil {
+			return err
+		}
+		a.session = s
+		return nil
+	})
+	return s, err
 }
 
-func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
-	lock, err := lockSession(a.guid)
-	if err != nil {
-		return nil, err
+// runningWait bounds how long StartSession waits for an adapter to become
+// operational.
+const runningWait = 2 * time.Second
+
+// waitRunning waits until the interface, if it is administratively up, is
+// operational. A persistent adapter that no process holds has its carrier
+// off and its transmit queues deactivated. The first queue that attaches
+// turns the carrier on, but the kernel reactivates the queues from its
+// link-watch work, a moment later, and until then drops what the host
+// sends through the adapter, such as the reply to the first packet of a
+// new session. Getting the link makes the kernel run that work at once;
+// kernels that do not are polled until the link is running, and a no-op
+// change of the link, which waits for the RTNL lock that link-watch holds
+// while it reactivates the queues, orders the return after it.
+func waitRunning(nc *netcfg.Conn, l netcfg.Link) {
+	deadline := time.Now().Add(runningWait)
+	for polled := false; ; polled = true {
+		now, err := nc.LinkByIndex(l.Index)
+		if err != nil || !now.Up {
+			return
+		}
+		if now.Running {
+			if polled {
+				nc.SetUp(l.Index)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			logf(LogWarn, "%s: not operational %v after its session started", l.Name, runningWait)
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
-	var undo []func()
+}
+
+// startSession builds a session on q, the adapter's attached queue, which
+// it owns from here on.
+func startSession(q *tundev.Queue, link netcfg.Link, capacity uint32) (_ *Session, err error) {
+	name := link.Name
+	undo := []func(){func() { q.Close() }}
 	defer func() {
 		if err != nil {
 			for i := len(undo) - 1; i >= 0; i-- {
@@ -136,31 +168,20 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 			}
 		}
 	}()
-	undo = append(undo, lock.release)
-
-	q, err := tundev.Attach(a.name)
-	if err != nil {
-		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, mapTunError(a.name, err))
-	}
-	undo = append(undo, func() { q.Close() })
-	link, err := a.link()
-	if err != nil {
-		return nil, err
-	}
 	off, err := negotiateOffloads(q)
 	if err != nil {
-		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, err)
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
 	}
 
 	size := ring.RingSize(capacity)
-	mem, err := ring.CreateShared("ringtun-"+a.name, 2*size)
+	mem, err := ring.CreateShared("ringtun-"+name, 2*size)
 	if err != nil {
-		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, err)
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
 	}
 	undo = append(undo, func() { mem.Close() })
 	rxWake, err := ring.NewEventFD()
 	if err != nil {
-		return nil, fmt.Errorf("ringtun: start session on %s: %w", a.name, err)
+		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
 	}
 	undo = append(undo, func() { rxWake.Close() })
 
@@ -176,16 +197,16 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 	txWake := &sendWaker{ch: ring.NewChanWaker()}
 	rxWaker := &receiveWaker{ch: ring.NewChanWaker(), fd: rxWake}
 	s := &Session{
+		name:    name,
+		mem:     mem,
+		wake:    rxWake,
 		rxWaker: rxWaker,
-		adapter: a,
-		res:     &sessionMemory{mem: mem, wake: rxWake},
 		rx:      ring.NewConsumer(rxRing, rxWaker),
 		tx:      ring.NewProducer(txRing, txWake),
-		lock:    lock,
 		space:   make(chan struct{}, 1),
 		off:     off,
 	}
-	name := a.name
+	s.calls.free = func() { mem.Close() }
 	// The loop can stop by itself before Start returns (the adapter
 	// deleted at once): its OnStop waits until s.loop is set.
 	started := make(chan struct{})
@@ -213,9 +234,11 @@ func startSession(a *Adapter, capacity uint32) (_ *Session, err error) {
 	})
 	txWake.loop.Store(s.loop)
 	close(started)
-	runtime.AddCleanup(s, (*sessionMemory).free, s.res)
+	// The eventfd may be in a poll set of the application's until it
+	// drops the Session; the ring memory goes when the session ends (End).
+	runtime.AddCleanup(s, func(w *ring.EventFD) { w.Close() }, rxWake)
 	logf(LogInfo, "%s: session started, rings of %d KiB; offloads %s, merged writes: TCP %v, UDP %v",
-		a.name, capacity/1024, off.kernel, off.tcp, off.udp)
+		name, capacity/1024, off.kernel, off.tcp, off.udp)
 	return s, nil
 }
 
@@ -240,6 +263,14 @@ func negotiateOffloads(q *tundev.Queue) (offloads, error) {
 		return o, nil
 	}
 	tcp, udp, err := q.ProbeGSO()
+	if errors.Is(err, tundev.ErrDown) {
+		// The kernel refuses every write to a device that is down, so
+		// the probe cannot tell. Expect merged writes where the kernel
+		// agreed to the matching offload: the writer stops merging if a
+		// merged write is refused after all.
+		tcp, udp, err = k&tundev.TSO4 != 0, k&tundev.USO4 != 0, nil
+		logf(LogInfo, "%s: the adapter is down: merged writes not probed", q.Name())
+	}
 	if err != nil {
 		return offloads{}, err
 	}
@@ -253,18 +284,18 @@ func negotiateOffloads(q *tundev.Queue) (offloads, error) {
 
 // End ends the session: the driver loop stops, the rings are terminated,
 // every goroutine in Wait wakes, and later calls return ErrSessionEnded.
-// Packets received and not yet released must not be used after End. End is
-// safe to call more than once and from any goroutine.
+// The ring memory is freed once the calls in progress have returned:
+// packets received or allocated and not yet released or sent must not be
+// used after End. End is safe to call more than once and from any
+// goroutine.
 func (s *Session) End() {
 	s.done.Store(true)
 	s.endOnce.Do(func() {
 		s.loop.Stop()
 		s.rx.Terminate()
 		s.tx.Terminate()
-		s.lock.release()
-		// The memory and the eventfd stay until the Session is garbage, so
-		// that a call racing with End never touches unmapped memory.
-		logf(LogInfo, "%s: session ended", s.adapter.name)
+		s.calls.end()
+		logf(LogInfo, "%s: session ended", s.name)
 	})
 }
 
@@ -294,6 +325,10 @@ func mapRingError(err error) error {
 // ReleaseReceivePacket. It returns ErrNoMoreItems when there is none (wait
 // with Wait or ReadWaitEvent), ErrSessionEnded once the session is over.
 func (s *Session) ReceivePacket() ([]byte, error) {
+	if !s.calls.enter(&s.calls.rx) {
+		return nil, ErrSessionEnded
+	}
+	defer s.calls.exit(&s.calls.rx)
 	p, err := s.rx.Receive()
 	return p, mapRingError(err)
 }
@@ -301,6 +336,10 @@ func (s *Session) ReceivePacket() ([]byte, error) {
 // ReleaseReceivePacket returns a packet from ReceivePacket to the ring.
 // Packets may be released in any order.
 func (s *Session) ReleaseReceivePacket(packet []byte) {
+	if !s.calls.enter(&s.calls.rx) {
+		return
+	}
+	defer s.calls.exit(&s.calls.rx)
 	if s.rx.Release(packet) == nil {
 		select {
 		case s.space <- struct{}{}:
@@ -315,6 +354,10 @@ func (s *Session) ReleaseReceivePacket(packet []byte) {
 // packet), ErrInvalidPacketSize for a size over PacketSizeMax, and
 // ErrSessionEnded once the session is over.
 func (s *Session) AllocateSendPacket(size int) ([]byte, error) {
+	if !s.calls.enter(&s.calls.tx) {
+		return nil, ErrSessionEnded
+	}
+	defer s.calls.exit(&s.calls.tx)
 	p, err := s.tx.Allocate(size)
 	return p, mapRingError(err)
 }
@@ -325,6 +368,10 @@ func (s *Session) AllocateSendPacket(size int) ([]byte, error) {
 // adapter has been idle, SendPacket writes the packet to the device itself
 // (one system call) rather than waking the driver, which saves latency.
 func (s *Session) SendPacket(packet []byte) {
+	if !s.calls.enter(&s.calls.tx) {
+		return
+	}
+	defer s.calls.exit(&s.calls.tx)
 	s.tx.Commit(packet)
 }
 
@@ -337,6 +384,10 @@ func (s *Session) ReceivePackets(pkts [][]byte) (int, error) {
 	if len(pkts) == 0 {
 		return 0, nil
 	}
+	if !s.calls.enter(&s.calls.rx) {
+		return 0, ErrSessionEnded
+	}
+	defer s.calls.exit(&s.calls.rx)
 	n, err := s.rx.ReceiveBatch(pkts)
 	return n, mapRingError(err)
 }
@@ -344,9 +395,10 @@ func (s *Session) ReceivePackets(pkts [][]byte) (int, error) {
 // ReleaseReceivePackets returns packets from ReceivePacket or
 // ReceivePackets to the ring, as ReleaseReceivePacket does one by one.
 func (s *Session) ReleaseReceivePackets(pkts [][]byte) {
-	if len(pkts) == 0 {
+	if len(pkts) == 0 || !s.calls.enter(&s.calls.rx) {
 		return
 	}
+	defer s.calls.exit(&s.calls.rx)
 	s.rx.ReleaseBatch(pkts) // slices it does not know are skipped
 	select {
 	case s.space <- struct{}{}:
@@ -361,6 +413,10 @@ func (s *Session) ReleaseReceivePackets(pkts [][]byte) {
 // the error AllocateSendPacket would have.
 func (s *Session) AllocateSendPackets(sizes []int, pkts [][]byte) (int, error) {
 	sizes = sizes[:min(len(sizes), len(pkts))]
+	if !s.calls.enter(&s.calls.tx) {
+		return 0, ErrSessionEnded
+	}
+	defer s.calls.exit(&s.calls.tx)
 	n, err := s.tx.AllocateBatch(sizes, pkts)
 	return n, mapRingError(err)
 }
@@ -369,9 +425,11 @@ func (s *Session) AllocateSendPackets(sizes []int, pkts [][]byte) (int, error) {
 // to the host, as SendPacket does one by one, waking the driver at most
 // once.
 func (s *Session) SendPackets(pkts [][]byte) {
-	if len(pkts) > 0 {
-		s.tx.CommitBatch(pkts)
+	if len(pkts) == 0 || !s.calls.enter(&s.calls.tx) {
+		return
 	}
+	defer s.calls.exit(&s.calls.tx)
+	s.tx.CommitBatch(pkts)
 }
 
 // ReadWaitEvent returns an eventfd that becomes readable when packets
@@ -381,14 +439,25 @@ func (s *Session) SendPackets(pkts [][]byte) {
 // fd: do not close it.
 func (s *Session) ReadWaitEvent() uintptr {
 	s.rxWaker.useFD.Store(true)
-	s.rx.KeepAlertable()
-	return uintptr(s.res.wake.Fd())
+	if s.calls.enter(&s.calls.rx) {
+		s.rx.KeepAlertable()
+		s.calls.exit(&s.calls.rx)
+	}
+	return uintptr(s.wake.Fd())
 }
 
 // Wait blocks until ReceivePacket may return a packet, or the session ends
 // (ErrSessionEnded), or ctx is done (ctx.Err()).
 func (s *Session) Wait(ctx context.Context) error {
-	return mapRingError(s.rx.Wait(ctx))
+	if !s.calls.enter(&s.calls.rx) {
+		return ErrSessionEnded
+	}
+	defer s.calls.exit(&s.calls.rx)
+	err := s.rx.Wait(ctx)
+	if testHookWaitReturned != nil {
+		testHookWaitReturned()
+	}
+	return mapRingError(err)
 }
 
 // Stats returns the session's counters.

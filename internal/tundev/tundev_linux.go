@@ -40,6 +40,9 @@ var (
 	// ErrNotTUN means Attach found an interface of that name that is not a
 	// multi-queue TUN device.
 	ErrNotTUN = errors.New("tundev: not a multi-queue TUN interface")
+	// ErrDown means the device is administratively down: the kernel
+	// refuses every write to it with EIO.
+	ErrDown = errors.New("tundev: the device is down")
 )
 
 // Queue is one open queue of a TUN device. Read and Write move one IP
@@ -65,9 +68,11 @@ func Create(name string) (*Queue, error) {
 	return q, err
 }
 
-// Attach opens a new queue of the existing TUN device name. Attach to a
-// name that does not exist creates a device, as TUNSETIFF does: callers
-// look the device up first and check its index after.
+// Attach opens a new queue of the existing TUN device name, in the
+// network namespace of the calling thread. The queue is attached: the
+// kernel may steer packets to it at once. Attach to a name that does not
+// exist creates a device, as TUNSETIFF does (there is no flag for "attach
+// only"): callers look the device up first and check its index after.
 func Attach(name string) (*Queue, error) {
 	q, err := open(name, flags)
 	if errors.Is(err, unix.EINVAL) {
@@ -111,12 +116,8 @@ func (q *Queue) Name() string { return q.name }
 
 // control runs fn with the queue's file descriptor.
 func (q *Queue) control(fn func(fd int) error) error {
-	rc, err := q.f.SyscallConn()
-	if err != nil {
-		return err
-	}
 	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+	if err := q.rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
 		return err
 	}
 	return ferr
@@ -126,11 +127,6 @@ func (q *Queue) control(fn func(fd int) error) error {
 // stays open: the device lives on, but no packet is queued to it.
 func (q *Queue) Detach() error {
 	return q.setQueue(unix.IFF_DETACH_QUEUE)
-}
-
-// Reattach undoes Detach.
-func (q *Queue) Reattach() error {
-	return q.setQueue(unix.IFF_ATTACH_QUEUE)
 }
 
 func (q *Queue) setQueue(fl uint16) error {
@@ -145,6 +141,44 @@ func (q *Queue) setQueue(fl uint16) error {
 		}
 		return nil
 	})
+}
+
+// DeviceName returns the device's name as it is now (TUNGETIFF): a queue
+// stays with its device through renames.
+func (q *Queue) DeviceName() (string, error) {
+	var name string
+	err := q.control(func(fd int) error {
+		ifr, err := unix.NewIfreq("")
+		if err != nil {
+			return err
+		}
+		if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
+			return fmt.Errorf("tundev: TUNGETIFF: %w", q.gone(err))
+		}
+		name = ifr.Name()
+		return nil
+	})
+	return name, err
+}
+
+// DeviceNetNS returns a new file descriptor for the network namespace the
+// device is in now (TUNGETDEVNETNS, Linux 5.2 and later): a queue stays
+// with its device when the device moves to another namespace. The caller
+// owns the descriptor. It needs CAP_NET_ADMIN over that namespace.
+func (q *Queue) DeviceNetNS() (int, error) {
+	var nsfd int
+	err := q.control(func(fd int) error {
+		n, err := unix.IoctlRetInt(fd, unix.TUNGETDEVNETNS)
+		if err != nil {
+			return fmt.Errorf("tundev: TUNGETDEVNETNS %s: %w", q.name, q.gone(err))
+		}
+		nsfd = n
+		return nil
+	})
+	if err == nil {
+		unix.CloseOnExec(nsfd)
+	}
+	return nsfd, err
 }
 
 // SetPersist makes the device outlive (true) or die with (false) its last
@@ -328,7 +362,8 @@ func (q *Queue) SetOffloads(o Offloads) error {
 // then write packets one by one. The probe packets can never be delivered:
 // their source and destination are 0.0.0.0 and their IPv4 header checksum
 // is wrong, so the host stack drops them on arrival. The queue must be
-// attached. Errors other than EINVAL are returned.
+// attached. On a device that is down every write fails, so the probe
+// cannot tell: it returns ErrDown. Errors other than EINVAL are returned.
 func (q *Queue) ProbeGSO() (tcp, udp bool, err error) {
 	tcp, err = q.probe(6)
 	if err != nil {
@@ -343,6 +378,9 @@ func (q *Queue) probe(proto byte) (bool, error) {
 	_, err := q.Write(pkt)
 	if errors.Is(err, unix.EINVAL) {
 		return false, nil
+	}
+	if errors.Is(err, unix.EIO) {
+		return false, fmt.Errorf("%w: GSO probe of %s: %w", ErrDown, q.name, err)
 	}
 	if err != nil {
 		return false, fmt.Errorf("tundev: GSO probe of %s: %w", q.name, err)
