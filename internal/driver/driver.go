@@ -68,12 +68,13 @@ type Config struct {
 	// (tundev.Queue.ProbeGSO). If the device refuses a merged write
 	// anyway, the writer stops merging that protocol and logs it.
 	CoalesceTCP, CoalesceUDP bool
-	// Space, if not nil, receives a value when the application releases
-	// receive records, so that a waiting reader looks again at once.
+	// Space, if not nil, is signalled when the application releases
+	// receive records, so that a reader waiting for room looks again at
+	// once. The reader waits on it only while the receive ring is full.
 	// Without it the reader looks again every SpacePoll.
-	Space <-chan struct{}
+	Space ring.Waker
 	// SpacePoll is how often a reader waiting for room looks again when
-	// no Space signal comes; 0 means 1 ms.
+	// there is no Space waker; 0 means 1 ms.
 	SpacePoll time.Duration
 	// Log, if not nil, receives the loop's log messages.
 	Log func(warn bool, msg string)
@@ -123,6 +124,8 @@ type Loop struct {
 	cfg      Config
 	c        counters
 	stop     chan struct{}
+	ctx      context.Context // done when stop is closed, for the wakers' Wait
+	cancel   context.CancelFunc
 	stopOnce sync.Once
 	stopped  sync.WaitGroup
 	reason   atomic.Pointer[error]
@@ -178,6 +181,7 @@ func Start(cfg Config) *Loop {
 	}
 	cfg.MTU = min(cfg.MTU, ring.PacketSizeMax)
 	l := &Loop{cfg: cfg, stop: make(chan struct{}), epoch: time.Now()}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.lastWrite.Store(-int64(kickIdle))
 	l.co = offload.Coalescer{TCP: cfg.CoalesceTCP, UDP: cfg.CoalesceUDP}
 	l.stopped.Add(2)
@@ -223,6 +227,7 @@ func (l *Loop) shutdown(err error) {
 			l.reason.Store(&err)
 		}
 		close(l.stop)
+		l.cancel()
 		l.cfg.Receive.Terminate()
 		l.cfg.Send.Terminate()
 		l.cfg.Device.Close()
@@ -420,16 +425,31 @@ func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 			return true
 		}
 		l.c.rxFullWaits.Add(1)
-		timer.Reset(l.cfg.SpacePoll)
-		select {
-		case <-l.cfg.Space:
-		case <-timer.C:
-		case <-l.stop:
+		if !l.waitSpace(timer) {
 			return false
 		}
-		timer.Stop()
 	}
 	return true
+}
+
+// waitSpace waits until the application may have released receive
+// records, and reports false if the loop is stopping.
+func (l *Loop) waitSpace(timer *time.Timer) bool {
+	if l.cfg.Space != nil {
+		if err := l.cfg.Space.Wait(l.ctx); err != nil && !l.stopping() {
+			l.fail(fmt.Errorf("driver: waiting for room in the receive ring: %w", err))
+			return false
+		}
+		return !l.stopping()
+	}
+	timer.Reset(l.cfg.SpacePoll)
+	select {
+	case <-timer.C:
+		return true
+	case <-l.stop:
+		timer.Stop()
+		return false
+	}
 }
 
 // fail stops the loop for err, unless it is already stopping.
@@ -467,15 +487,7 @@ func isIP(p []byte) bool {
 // gathered straight from ring memory, with no copy.
 func (l *Loop) writer() {
 	defer l.stopped.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-l.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := l.ctx
 	send := l.cfg.Send
 	for {
 		l.wmu.Lock()

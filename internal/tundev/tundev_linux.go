@@ -38,7 +38,8 @@ var (
 	// ErrExists means Create found a network interface of that name.
 	ErrExists = errors.New("tundev: interface exists")
 	// ErrNotTUN means Attach found an interface of that name that is not a
-	// multi-queue TUN device.
+	// multi-queue TUN device, or FromFD was given a descriptor that is not
+	// a queue opened as this package opens them.
 	ErrNotTUN = errors.New("tundev: not a multi-queue TUN interface")
 	// ErrDown means the device is administratively down: the kernel
 	// refuses every write to it with EIO.
@@ -99,16 +100,62 @@ func open(name string, fl uint16) (*Queue, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tundev: TUNSETVNETHDRSZ %s: %w", name, err)
 	}
+	return wrap(fd, ifr.Name())
+}
+
+// wrap makes a Queue of fd, a TUN queue of device name, which it owns
+// from here on.
+func wrap(fd int, name string) (*Queue, error) {
 	f := os.NewFile(uintptr(fd), Path)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("tundev: %s: %w", name, err)
 	}
-	q := &Queue{f: f, rc: rc, name: ifr.Name()}
+	q := &Queue{f: f, rc: rc, name: name}
 	q.rd.init(unix.SYS_READV, "readv")
 	q.wr.init(unix.SYS_WRITEV, "writev")
 	return q, nil
+}
+
+// FromFD makes a Queue of fd, a queue of a TUN device that another process
+// opened (and passed over a Unix socket, say), and owns fd from here on,
+// even when it fails. The queue must have this package's flags and
+// virtio_net_hdr length, or FromFD fails with ErrNotTUN. It puts fd in
+// non-blocking mode, which the file description shares with the sender.
+func FromFD(fd int) (*Queue, error) {
+	name, err := checkQueue(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tundev: %s: %w", name, err)
+	}
+	unix.CloseOnExec(fd)
+	return wrap(fd, name)
+}
+
+// checkQueue returns the device name of TUN queue fd, and fails with
+// ErrNotTUN if fd is not a queue opened as this package opens them.
+func checkQueue(fd int) (string, error) {
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return "", err
+	}
+	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
+		return "", fmt.Errorf("%w: descriptor %d is not a TUN queue (TUNGETIFF: %v)", ErrNotTUN, fd, err)
+	}
+	const mask = unix.IFF_TUN | unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_MULTI_QUEUE | unix.IFF_VNET_HDR
+	if got := ifr.Uint16() & mask; got != flags {
+		return "", fmt.Errorf("%w: %s has flags %#x, want %#x", ErrNotTUN, ifr.Name(), got, flags)
+	}
+	size, err := unix.IoctlGetInt(fd, unix.TUNGETVNETHDRSZ)
+	if err != nil || size != VNetHdrLen {
+		return "", fmt.Errorf("%w: %s has a virtio_net_hdr of %d bytes (%v), want %d", ErrNotTUN, ifr.Name(), size, err, VNetHdrLen)
+	}
+	return ifr.Name(), nil
 }
 
 // Name returns the device name the kernel reported.

@@ -240,3 +240,88 @@ func sum(b []byte) uint16 {
 	}
 	return uint16(s)
 }
+
+// TestFromFD: a queue's descriptor, duplicated as a descriptor received
+// over a socket would be, becomes a working Queue of the same device; a
+// descriptor that is not such a queue is refused with ErrNotTUN, and
+// closed.
+func TestFromFD(t *testing.T) {
+	inNewNS(t, func() {
+		keeper, err := Create("tdfd0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer keeper.Close()
+		if err := keeper.Detach(); err != nil {
+			t.Fatal(err)
+		}
+		orig, err := Attach("tdfd0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dup int
+		if err := orig.control(func(fd int) (err error) { dup, err = unix.Dup(fd); return err }); err != nil {
+			t.Fatal(err)
+		}
+		orig.Close()
+		q, err := FromFD(dup)
+		if err != nil {
+			t.Fatalf("FromFD: %v", err)
+		}
+		defer q.Close()
+		if q.Name() != "tdfd0" {
+			t.Fatalf("Name() = %q, want tdfd0", q.Name())
+		}
+		if _, err := q.NegotiateFrom(0); err != nil {
+			t.Fatal(err)
+		}
+		upWithAddr(t, q.Name())
+		req := echoRequest(netip.MustParseAddr("198.18.9.2"), netip.MustParseAddr("198.18.9.1"), 0x4343, 100)
+		var hdr [VNetHdrLen]byte
+		if _, err := q.WriteVec([][]byte{hdr[:], req}); err != nil {
+			t.Fatalf("write through the wrapped descriptor: %v", err)
+		}
+		buf := make([]byte, VNetHdrLen+2048)
+		q.f.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			n, err := q.Read(buf)
+			if err != nil {
+				t.Fatalf("read through the wrapped descriptor: %v", err)
+			}
+			pkt := buf[VNetHdrLen:n]
+			if len(pkt) == len(req) && pkt[9] == 1 && pkt[20] == 0 && binary.BigEndian.Uint16(pkt[24:]) == 0x4343 {
+				break
+			}
+		}
+	})
+
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	if _, err := FromFD(p[0]); !errors.Is(err, ErrNotTUN) {
+		t.Fatalf("FromFD(pipe) = %v, want ErrNotTUN", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("FromFD left the refused descriptor open (fcntl: %v)", err)
+	}
+
+	inNewNS(t, func() {
+		// A single-queue device without virtio_net_hdr, as other
+		// programs make them.
+		fd, err := unix.Open(Path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ifr, _ := unix.NewIfreq("tdfd1")
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			unix.Close(fd)
+			t.Fatal(err)
+		}
+		if _, err := FromFD(fd); !errors.Is(err, ErrNotTUN) {
+			t.Fatalf("FromFD(plain TUN) = %v, want ErrNotTUN", err)
+		}
+	})
+}
