@@ -625,3 +625,61 @@ func TestKick(t *testing.T) {
 		t.Fatal("Kick wrote after Stop")
 	}
 }
+
+// TestSpaceWakerWakesReader: with the receive ring full and the Wait
+// policy, the reader waits on the Space waker (SpacePoll is an hour, so
+// nothing else wakes it), goes on when the application releases room and
+// signals, and Stop ends the wait.
+func TestSpaceWakerWakesReader(t *testing.T) {
+	space := ring.NewChanWaker()
+	f := start(t, Config{Space: space, SpacePoll: time.Hour, MTU: 1400}, newFakeDevice())
+	pkt := tcp4(1, 1000, 0, payloadOf(1000, 3))
+	// Fill the ring: each 1040-byte packet takes a 1044-byte record.
+	fits := int(capacity) / 1044
+	for range fits {
+		f.feed(offload.Hdr{}, pkt)
+	}
+	fed := make(chan struct{})
+	go func() { // one more, which must wait for room
+		defer close(fed)
+		f.feed(offload.Hdr{}, pkt)
+		f.feed(offload.Hdr{}, pkt)
+	}()
+	deadline := time.Now().Add(bound)
+	for f.loop.Stats().RxFullWaits == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader never waited for room: %+v", f.loop.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := f.loop.Stats().RxPackets; got != uint64(fits) {
+		t.Fatalf("%d packets in a ring with room for %d", got, fits)
+	}
+	// Release one record without signalling: the reader must stay asleep
+	// (the hour-long poll), then one signal must let it go on.
+	p, err := f.rx.Receive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rx.Release(p)
+	time.Sleep(20 * time.Millisecond)
+	if got := f.loop.Stats().RxPackets; got != uint64(fits) {
+		t.Fatalf("the reader went on without a Space signal (%d packets)", got)
+	}
+	space.Signal()
+	for f.loop.Stats().RxPackets != uint64(fits+1) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Space signal did not wake the reader: %+v", f.loop.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The second extra packet waits again; Stop must end that wait.
+	<-fed
+	done := make(chan error, 1)
+	go func() { done <- f.loop.Stop() }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		t.Fatal("Stop did not end a reader waiting on Space")
+	}
+}
