@@ -1,5 +1,8 @@
 package ringtun
 
+// Regression tests for adapters on a busy host (issue 8): other
+// processes, namespaces, renames, foreign interfaces and routes.
+
 import (
 	"context"
 	"encoding/binary"
@@ -18,6 +21,8 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/ringtun/ringtun/internal/control"
+	"github.com/ringtun/ringtun/internal/guid"
 	"github.com/ringtun/ringtun/internal/netns"
 )
 
@@ -671,7 +676,7 @@ func TestForeignInterfacesAreNotAdapters(t *testing.T) {
 	in(t, ns, func() error {
 		real := mustCreate(t, "real0", "Test", AdapterOptions{})
 		defer mustClose(t, real)
-		alias := adapterMeta{guid: NewGUID(), tunnelType: "Fake"}.alias()
+		alias := control.Meta{GUID: guid.New(), TunnelType: "Fake"}.Alias()
 		for _, args := range [][]string{
 			{"link", "add", "fb0", "type", "bridge"},
 			{"link", "add", "fv0", "type", "veth", "peer", "name", "fv1"},

@@ -1,5 +1,8 @@
 package ringtun
 
+// ICMP echo through a session, IPv4 and IPv6: the smallest end-to-end
+// check of both rings.
+
 import (
 	"bytes"
 	"encoding/binary"

@@ -1,5 +1,8 @@
 package ringtun
 
+// TestMain: the role dispatch for child processes, and the check that no
+// test leaves an adapter, namespace or goroutine behind.
+
 import (
 	"fmt"
 	"os"
@@ -10,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringtun/ringtun/internal/control"
 	"github.com/ringtun/ringtun/netcfg"
 )
 
@@ -136,7 +140,7 @@ func hostAdapters() []string {
 	}
 	var out []string
 	for _, l := range links {
-		if _, ok := parseAlias(l.Alias); ok {
+		if _, ok := control.ParseAlias(l.Alias); ok {
 			out = append(out, l.Name)
 		}
 	}

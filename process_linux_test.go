@@ -1,5 +1,8 @@
 package ringtun
 
+// Child processes for the tests that need another process: roles run by
+// re-executing the test binary, with or without privilege.
+
 import (
 	"bufio"
 	"bytes"
@@ -132,7 +135,7 @@ func awaitParent() {
 
 // metaOf is what a child reports of an adapter handle.
 func metaOf(a *Adapter) AdapterInfo {
-	return AdapterInfo{Name: a.Name(), TunnelType: a.TunnelType(), GUID: a.GUID(), LUID: a.LUID(), Persistent: a.persistent}
+	return AdapterInfo{Name: a.Name(), TunnelType: a.TunnelType(), GUID: a.GUID(), LUID: a.LUID(), Persistent: a.c.Meta().Persistent}
 }
 
 // roleCreate creates adapter RT_NAME (tunnel type RT_TYPE, GUID RT_GUID,

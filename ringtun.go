@@ -13,16 +13,33 @@
 // packets the host sends through the adapter with ReceivePacket /
 // ReleaseReceivePacket, and injects packets into the host with
 // AllocateSendPacket / SendPacket.
+//
+// # Adapters on Linux
+//
+// An adapter is a multi-queue TUN interface with a virtio-net header whose
+// alias holds ringtun's metadata (tunnel type, GUID, persistence); any
+// other interface is not an adapter, whatever its alias says.
+// CreateAdapter, OpenAdapter, Adapters and Uninstall act in the network
+// namespace of the calling goroutine's thread, as ip(8) would; a handle
+// remembers that namespace and acts there, on its own interface only
+// (known by index and GUID: it follows a rename, and an adapter deleted or
+// moved away is ErrAdapterNotFound). An adapter has a session when the
+// kernel counts an attached queue on its device, so the one-session rule
+// holds across processes and namespaces. The creator's Close deletes a
+// non-persistent adapter wherever it is; Uninstall deletes adapters that
+// have no session.
+//
+// On other platforms the package builds, and every constructor fails with
+// ErrNotSupported.
 package ringtun
 
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
+	"github.com/ringtun/ringtun/internal/control"
 	"github.com/ringtun/ringtun/ring"
 )
 
@@ -38,10 +55,6 @@ const (
 
 // Version is the version RunningVersion reports: (major<<16)|minor.
 const Version = 0<<16 | 1
-
-// RunningVersion returns the version of the ringtun driver in use,
-// (major<<16)|minor. In-process, that is this package's Version.
-func RunningVersion() (uint32, error) { return Version, nil }
 
 // DefaultTunnelType is the tunnel type of an adapter created with an empty
 // one.
@@ -69,6 +82,20 @@ type Config struct {
 	RouteMetric uint32
 	// MTU, from 68 to 65535; 0 leaves it. IPv6 needs 1280 or more.
 	MTU int
+}
+
+// control converts c for the control plane.
+func (c *Config) control() control.Config {
+	return control.Config{Addresses: c.Addresses, Routes: c.Routes, RouteMetric: c.RouteMetric, MTU: c.MTU}
+}
+
+// checkCapacity refuses a ring capacity that is not a power of two from
+// RingCapacityMin to RingCapacityMax.
+func checkCapacity(capacity uint32) error {
+	if err := ring.CheckCapacity(capacity); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidCapacity, err)
+	}
+	return nil
 }
 
 func (c *Config) validate() error {
@@ -164,83 +191,4 @@ func logf(level LogLevel, format string, args ...any) {
 	if f := logger.Load(); f != nil {
 		(*f)(level, time.Now(), fmt.Sprintf(format, args...))
 	}
-}
-
-// maxNameLen is the longest interface name Linux takes (IFNAMSIZ-1).
-const maxNameLen = 15
-
-// maxTunnelTypeLen keeps the alias under the kernel's 255 bytes.
-const maxTunnelTypeLen = 128
-
-// checkName applies the kernel's rules for interface names
-// (dev_valid_name): 1 to 15 bytes, not "." or "..", no '/', ':' or white
-// space, where the kernel's white space includes byte 0xA0 (no-break
-// space in Latin-1, and so the second byte of "à" and others in UTF-8);
-// ringtun also refuses control characters. It refuses '%' too: the kernel
-// takes a name with '%' as a template such as "tun%d" and makes up another
-// name from it, so the adapter would not get the name asked for.
-func checkName(name string) error {
-	if name == "" || len(name) > maxNameLen || name == "." || name == ".." {
-		return fmt.Errorf("%w: %q must be 1 to %d bytes and not . or ..", ErrInvalidName, name, maxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case c == '/' || c == ':' || c <= ' ' || c == 0x7f || c == 0xa0:
-			return fmt.Errorf("%w: %q has a byte the kernel refuses (%#02x)", ErrInvalidName, name, c)
-		case c == '%':
-			return fmt.Errorf("%w: %q has a %%, which the kernel takes as a name template", ErrInvalidName, name)
-		}
-	}
-	return nil
-}
-
-// checkTunnelType refuses tunnel types that do not fit the alias or that
-// would break its parsing.
-func checkTunnelType(t string) error {
-	if len(t) > maxTunnelTypeLen || !utf8.ValidString(t) || strings.ContainsFunc(t, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return fmt.Errorf("%w: tunnel type %q must be at most %d bytes of printable UTF-8", ErrInvalidName, t, maxTunnelTypeLen)
-	}
-	return nil
-}
-
-// aliasPrefix starts the interface alias of every ringtun adapter.
-const aliasPrefix = "ringtun/1 "
-
-// adapterMeta is what ringtun keeps in an interface alias:
-// "ringtun/1 {guid} persistent|transient tunnel type".
-type adapterMeta struct {
-	guid       GUID
-	persistent bool
-	tunnelType string
-}
-
-func (m adapterMeta) alias() string {
-	life := "transient"
-	if m.persistent {
-		life = "persistent"
-	}
-	return aliasPrefix + m.guid.String() + " " + life + " " + m.tunnelType
-}
-
-// parseAlias reads an alias written by alias, and reports false for any
-// other interface.
-func parseAlias(s string) (adapterMeta, bool) {
-	var m adapterMeta
-	rest, ok := strings.CutPrefix(s, aliasPrefix)
-	if !ok {
-		return m, false
-	}
-	guid, rest, ok := strings.Cut(rest, " ")
-	if !ok {
-		return m, false
-	}
-	life, tunnelType, ok := strings.Cut(rest, " ")
-	if !ok || (life != "persistent" && life != "transient") {
-		return m, false
-	}
-	g, err := ParseGUID(guid)
-	if err != nil {
-		return m, false
-	}
-	return adapterMeta{guid: g, persistent: life == "persistent", tunnelType: tunnelType}, true
 }

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package control
+
+// Attached is an adapter's queue attached as its session's. No platform
+// but Linux has one yet.
+type Attached struct {
+	Name string
+	MTU  int
+}

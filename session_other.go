@@ -1,0 +1,13 @@
+//go:build !linux
+
+package ringtun
+
+import "github.com/ringtun/ringtun/internal/control"
+
+// offloads is what a session's driver may use; no platform but Linux has
+// any yet.
+type offloads struct{}
+
+// assembleSession builds a session on an attached queue. manager refuses
+// before a queue can be attached on these platforms.
+func assembleSession(*control.Attached, uint32) (*Session, error) { return nil, ErrNotSupported }
