@@ -69,7 +69,7 @@ func run(o options) int {
 		return 2
 	}
 	if err := netns.CanCreate(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %v; run it as root: sudo go run ./bench\n", err)
+		fmt.Fprintf(os.Stderr, "bench: %v; run it as root: sudo go -C bench run .\n", err)
 		return 1
 	}
 	outDir, err := resolveOut(o)
@@ -236,8 +236,10 @@ func resolveOut(o options) (string, error) {
 	default:
 		if _, err := os.Stat(filepath.Join("bench", "main.go")); err == nil {
 			dir = "bench"
+		} else if mod, err := os.ReadFile("go.mod"); err == nil && strings.Contains(string(mod), "module github.com/ringtun/ringtun/bench\n") {
+			dir = "."
 		} else {
-			return "", errors.New("run it from the repository root (so that results go to bench/), or give -out DIR")
+			return "", errors.New("run it with go -C bench run . from the repository root (so that results go to bench/), or give -out DIR")
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -888,7 +890,7 @@ func machine() [][2]string {
 func commandLine() string {
 	name := filepath.Base(os.Args[0])
 	if strings.Contains(os.Args[0], "go-build") {
-		name = "go run ./bench"
+		name = "go -C bench run ."
 	}
 	return strings.TrimSpace(name + " " + strings.Join(os.Args[1:], " "))
 }

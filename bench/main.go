@@ -18,8 +18,8 @@
 //
 // Run it as root from the repository root:
 //
-//	sudo go run ./bench            # 5 rounds of 5-second runs, writes bench/RESULTS.md and bench/results.svg
-//	sudo go run ./bench -smoke     # 1 round of 1-second runs, about 15 seconds, for CI
+//	sudo go -C bench run .            # 5 rounds of 5-second runs, writes bench/RESULTS.md and bench/results.svg
+//	sudo go -C bench run . -smoke     # 1 round of 1-second runs, about 15 seconds, for CI
 //
 // It creates its own network namespaces (198.18.0.0/15 addresses only) and
 // removes them, with every process it started, when it ends, fails or is

@@ -101,7 +101,7 @@ rtt min/avg/max/mdev = 0.052/0.552/1.500/0.671 ms
 
 func testRun() *runInfo {
 	ri := &runInfo{
-		Machine: [][2]string{{"CPU", "test <cpu> & co"}}, Command: "go run ./bench", Started: time.Unix(0, 0),
+		Machine: [][2]string{{"CPU", "test <cpu> & co"}}, Command: "go -C bench run .", Started: time.Unix(0, 0),
 		Rounds: 2, Duration: time.Second, Pings: 10, Interval: 10 * time.Millisecond,
 		Contenders: allContenders, Samples: map[string][]sample{},
 	}
