@@ -24,6 +24,7 @@ import (
 	"github.com/ringtun/ringtun/internal/control"
 	"github.com/ringtun/ringtun/internal/guid"
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/packettest"
 )
 
 // Tests of adapters on a busy host: other interfaces and their routes,
@@ -459,7 +460,7 @@ func TestSessionThroughLinkChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		echoRequest4(p, peer, local, 57, 1, nil)
+		packettest.EchoRequest4(p, peer, local, 57, 1, nil)
 		s.SendPacket(p)
 		if st := settled(s, func(st Stats) bool { return st.TxErrors > before }); st.TxErrors == before {
 			t.Fatalf("a packet sent to the down adapter was not counted as refused: %+v", st)

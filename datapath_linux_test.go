@@ -22,6 +22,7 @@ import (
 
 	"github.com/ringtun/ringtun/internal/driver"
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/packettest"
 )
 
 var (
@@ -55,7 +56,7 @@ func echoPayload(b []byte, seq uint16) []byte {
 
 // fillEcho writes echo request seq from dpPeer to dpLocal into p.
 func fillEcho(p []byte, seq uint16) {
-	echoRequest4(p, dpPeer, dpLocal, dpID, seq, echoPayload(make([]byte, len(p)-28), seq))
+	packettest.EchoRequest4(p, dpPeer, dpLocal, dpID, seq, echoPayload(make([]byte, len(p)-28), seq))
 }
 
 // allocate allocates a packet of size bytes, waiting (bounded) while the
@@ -97,7 +98,7 @@ func checkReply(p []byte) (uint16, error) {
 	if !bytes.Equal(p[12:16], dpLocal.AsSlice()) || !bytes.Equal(p[16:20], dpPeer.AsSlice()) {
 		return 0, fmt.Errorf("reply from %v to %v", p[12:16], p[16:20])
 	}
-	if inetChecksum(0, p[:20]) != 0 || inetChecksum(0, p[20:]) != 0 {
+	if packettest.Sum(p[:20]) != 0xffff || packettest.Sum(p[20:]) != 0xffff {
 		return 0, errors.New("bad IPv4 or ICMP checksum")
 	}
 	if id := binary.BigEndian.Uint16(p[24:]); id != dpID {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/packettest"
 )
 
 // receiveMatching waits for a packet that match accepts, releasing the
@@ -60,7 +61,7 @@ func TestEchoIPv4(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		echoRequest4(p, peer, local, 0x1234, 7, payload)
+		packettest.EchoRequest4(p, peer, local, 0x1234, 7, payload)
 		s.SendPacket(p)
 
 		r := receiveMatching(t, s, func(p []byte) bool { return len(p) >= 21 && p[0]>>4 == 4 && p[9] == 1 && p[20] == 0 })
@@ -70,10 +71,10 @@ func TestEchoIPv4(t *testing.T) {
 		if !bytes.Equal(r[12:16], local.AsSlice()) || !bytes.Equal(r[16:20], peer.AsSlice()) {
 			t.Errorf("reply from %v to %v", r[12:16], r[16:20])
 		}
-		if inetChecksum(0, r[:20]) != 0 {
+		if packettest.Sum(r[:20]) != 0xffff {
 			t.Error("bad IPv4 header checksum")
 		}
-		if inetChecksum(0, r[20:]) != 0 {
+		if packettest.Sum(r[20:]) != 0xffff {
 			t.Error("bad ICMP checksum")
 		}
 		if id, seq := binary.BigEndian.Uint16(r[24:]), binary.BigEndian.Uint16(r[26:]); id != 0x1234 || seq != 7 {
@@ -95,7 +96,7 @@ func TestEchoIPv6(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		echoRequest6(p, peer, local, 0x4321, 9, payload)
+		packettest.EchoRequest6(p, peer, local, 0x4321, 9, payload)
 		s.SendPacket(p)
 
 		r := receiveMatching(t, s, func(p []byte) bool { return len(p) >= 41 && p[0]>>4 == 6 && p[6] == 58 && p[40] == 129 })
@@ -107,7 +108,7 @@ func TestEchoIPv6(t *testing.T) {
 		if src != local || dst != peer {
 			t.Errorf("reply from %v to %v", src, dst)
 		}
-		if inetChecksum(pseudoSum6(src, dst, 58, len(r)-40), r[40:]) != 0 {
+		if packettest.Sum(packettest.PseudoHeader(r[8:24], r[24:40], packettest.ProtoICMPv6, len(r)-40), r[40:]) != 0xffff {
 			t.Error("bad ICMPv6 checksum")
 		}
 		if id, seq := binary.BigEndian.Uint16(r[44:]), binary.BigEndian.Uint16(r[46:]); id != 0x4321 || seq != 9 {

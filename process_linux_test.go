@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/packettest"
 )
 
 // Child processes: the test binary run again with childRoleEnv set, in the
@@ -295,7 +296,7 @@ func exchangeEcho4Payload(s *Session, local, peer netip.Addr, id, seq uint16, pa
 	if err != nil {
 		return fmt.Errorf("allocate: %w", err)
 	}
-	echoRequest4(p, peer, local, id, seq, payload)
+	packettest.EchoRequest4(p, peer, local, id, seq, payload)
 	s.SendPacket(p)
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -318,7 +319,7 @@ func exchangeEcho4Payload(s *Session, local, peer netip.Addr, id, seq uint16, pa
 			switch {
 			case !bytes.Equal(r[12:16], local.AsSlice()) || !bytes.Equal(r[16:20], peer.AsSlice()):
 				check = fmt.Errorf("echo reply from %v to %v", r[12:16], r[16:20])
-			case inetChecksum(0, r[:20]) != 0 || inetChecksum(0, r[20:]) != 0:
+			case packettest.Sum(r[:20]) != 0xffff || packettest.Sum(r[20:]) != 0xffff:
 				check = errors.New("echo reply with a bad checksum")
 			case !bytes.Equal(r[28:], payload):
 				check = fmt.Errorf("echo reply payload %q", r[28:])

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/driver"
+	"github.com/ringtun/ringtun/internal/packettest"
 	"github.com/ringtun/ringtun/internal/tundev"
 	"golang.org/x/sys/unix"
 )
@@ -374,7 +375,7 @@ func TestSessionWaitContext(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		echoRequest4(p, peer, local, 4, 1, nil)
+		packettest.EchoRequest4(p, peer, local, 4, 1, nil)
 		s.SendPacket(p)
 		if err := receiveErr(t, "second waiter", w2); err != nil {
 			t.Errorf("second waiter: %v, want nil on a packet", err)
@@ -439,7 +440,7 @@ func TestReadWaitEvent(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				echoRequest4(p, peer, local, 5, seq, nil)
+				packettest.EchoRequest4(p, peer, local, 5, seq, nil)
 				s.SendPacket(p)
 				if !pollFD(int(lifeWait / time.Millisecond)) {
 					t.Fatalf("echo %d: the wait event is not readable after %v", seq, lifeWait)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/offload"
+	"github.com/ringtun/ringtun/internal/packettest"
 	"github.com/ringtun/ringtun/ring"
 )
 
@@ -199,68 +200,29 @@ func (f *fixture) waitWrites(n int) [][]byte {
 	return f.dev.writes
 }
 
-// Packet builders, with a checksum written here independently of package
-// offload.
-
-func csum(sum uint32, b []byte) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	return sum
-}
-
-func fold(sum uint32) uint16 {
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return uint16(sum)
-}
-
-var srcIP, dstIP = []byte{198, 18, 1, 1}, []byte{198, 18, 2, 1}
+// Packet builders and checks, from package packettest: independent of
+// package offload, whose checksums the driver uses.
 
 // tcp4 builds an IPv4 TCP segment with ACK (and extra flags), sequence
-// number seq and payload, with correct checksums.
+// number seq and payload, with no options and correct checksums.
 func tcp4(id uint16, seq uint32, flags byte, payload []byte) []byte {
-	p := make([]byte, 40+len(payload))
-	p[0] = 0x45
-	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
-	binary.BigEndian.PutUint16(p[4:], id)
-	p[6] = 0x40
-	p[8], p[9] = 64, 6
-	copy(p[12:], srcIP)
-	copy(p[16:], dstIP)
-	binary.BigEndian.PutUint16(p[10:], ^fold(csum(0, p[:20])))
-	t := p[20:]
-	binary.BigEndian.PutUint16(t[0:], 40000)
-	binary.BigEndian.PutUint16(t[2:], 5201)
-	binary.BigEndian.PutUint32(t[4:], seq)
-	binary.BigEndian.PutUint32(t[8:], 777)
-	t[12] = 5 << 4
-	t[13] = 0x10 | flags
-	binary.BigEndian.PutUint16(t[14:], 512)
-	copy(t[20:], payload)
-	binary.BigEndian.PutUint16(t[16:], ^fold(tcpPseudo(p)+csum(0, t)))
-	return p
+	s := packettest.TCP4(payload)
+	s.ID, s.Seq, s.Flags, s.TCPOpts = id, seq, packettest.TCPAck|flags, nil
+	return s.Build()
 }
 
-func tcpPseudo(p []byte) uint32 {
-	return csum(0, p[12:20]) + 6 + uint32(len(p)-20)
+// partialSum is what the kernel leaves in the checksum field of a TCP
+// segment that needs its checksum finished: the pseudo-header's sum.
+func partialSum(p []byte) uint16 {
+	return packettest.Sum(packettest.PseudoHeader(p[12:16], p[16:20], packettest.ProtoTCP, len(p)-20))
 }
 
 func validTCP4(p []byte) bool {
-	return fold(csum(0, p[:20])) == 0xffff && fold(tcpPseudo(p)+csum(0, p[20:])) == 0xffff
+	_, proto, err := packettest.CheckWellFormed(p)
+	return err == nil && proto == packettest.ProtoTCP
 }
 
-func payloadOf(n int, seed byte) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = seed + byte(i*7)
-	}
-	return b
-}
+func payloadOf(n int, seed byte) []byte { return packettest.Pattern(n, int(seed)) }
 
 // TestReaderPlainInRing: a plain packet is read straight into the record
 // reserved in the ring (the packet fits the buffer after the header), and
@@ -290,7 +252,7 @@ func TestReaderPartialChecksum(t *testing.T) {
 	f := start(t, Config{}, newFakeDevice())
 	pkt := tcp4(1, 1000, 0, payloadOf(301, 2))
 	partial := bytes.Clone(pkt)
-	binary.BigEndian.PutUint16(partial[36:], fold(tcpPseudo(partial)))
+	binary.BigEndian.PutUint16(partial[36:], partialSum(partial))
 	f.feed(offload.Hdr{Flags: offload.FlagNeedsCsum, CsumStart: 20, CsumOffset: 16}, partial)
 	if got := f.receive(1)[0]; !bytes.Equal(got, pkt) || !validTCP4(got) {
 		t.Fatalf("checksum %#04x, want %#04x", binary.BigEndian.Uint16(got[36:]), binary.BigEndian.Uint16(pkt[36:]))
@@ -343,7 +305,7 @@ func TestReaderSplitsSuperPacket(t *testing.T) {
 	const mss, segs = 1000, 7
 	payload := payloadOf(mss*(segs-1)+123, 5)
 	super := tcp4(100, 5000, 0x08, payload) // PSH
-	binary.BigEndian.PutUint16(super[36:], fold(tcpPseudo(super)))
+	binary.BigEndian.PutUint16(super[36:], partialSum(super))
 	f.feed(offload.Hdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, GSOSize: mss, CsumStart: 20, CsumOffset: 16, HdrLen: 40}, super)
 	got := f.receive(segs)
 	var joined []byte
@@ -418,7 +380,7 @@ func TestReaderDropPolicySuperPacket(t *testing.T) {
 	}
 	payload := payloadOf(mss*segs, 9)
 	super := tcp4(1, 100, 0, payload)
-	binary.BigEndian.PutUint16(super[36:], fold(tcpPseudo(super)))
+	binary.BigEndian.PutUint16(super[36:], partialSum(super))
 	f.feed(offload.Hdr{Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4, GSOSize: mss, CsumStart: 20, CsumOffset: 16}, super)
 	// One more read makes sure the reader is done with the super-packet.
 	f.feed(offload.Hdr{}, tcp4(999, 0, 0, nil))

@@ -1,6 +1,8 @@
 package offload
 
 import (
+	"github.com/ringtun/ringtun/internal/packettest"
+
 	"testing"
 )
 
@@ -30,21 +32,21 @@ func benchSplit(b *testing.B, h Hdr, pkt []byte) {
 // BenchmarkSplitTCP4 splits a 64 KiB TCP/IPv4 super-packet (with the
 // timestamp option) into 46 segments of 1448 bytes of payload.
 func BenchmarkSplitTCP4(b *testing.B) {
-	h, pkt := superPacket(tcp4Spec(pattern(65535-52, 1)), 1448)
+	h, pkt := superPacket(packettest.TCP4(packettest.Pattern(65535-52, 1)), 1448)
 	benchSplit(b, h, pkt)
 }
 
 // BenchmarkSplitUDP splits a 64 KiB UDP/IPv4 super-packet into datagrams of
 // 1472 bytes of payload.
 func BenchmarkSplitUDP(b *testing.B) {
-	h, pkt := superPacket(udp4Spec(pattern(65535-28, 1)), 1472)
+	h, pkt := superPacket(packettest.UDP4(packettest.Pattern(65535-28, 1)), 1472)
 	benchSplit(b, h, pkt)
 }
 
 // BenchmarkCoalesceTCP4 merges 44 TCP/IPv4 segments of 1448 bytes of
 // payload into one write.
 func BenchmarkCoalesceTCP4(b *testing.B) {
-	pkts := buildRun(tcp4Spec(nil), []int{1448}, 44)
+	pkts := buildRun(packettest.TCP4(nil), []int{1448}, 44)
 	c := Coalescer{TCP: true, UDP: true}
 	if n, _ := c.Next(pkts); n != 44 {
 		b.Fatalf("merged %d", n)
@@ -61,7 +63,7 @@ func BenchmarkCoalesceTCP4(b *testing.B) {
 var sink uint64
 
 func benchSum(b *testing.B, n int) {
-	buf := pattern(n, 3)
+	buf := packettest.Pattern(n, 3)
 	b.SetBytes(int64(n))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

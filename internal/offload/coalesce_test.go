@@ -1,6 +1,8 @@
 package offload
 
 import (
+	"github.com/ringtun/ringtun/internal/packettest"
+
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -53,7 +55,7 @@ func normalizeIDs(pkts [][]byte) [][]byte {
 	for i, p := range out {
 		binary.BigEndian.PutUint16(p[4:], id+uint16(i))
 		p[10], p[11] = 0, 0
-		binary.BigEndian.PutUint16(p[10:], ^refSum(p[:20]))
+		binary.BigEndian.PutUint16(p[10:], ^packettest.Sum(p[:20]))
 	}
 	return out
 }
@@ -114,7 +116,7 @@ func checkMerged(t *testing.T, pkts [][]byte, n int, vec [][]byte) {
 		if got := int(binary.BigEndian.Uint16(mh[2:])); got != 20+l4len {
 			t.Fatalf("IPv4 total length %d, want %d", got, 20+l4len)
 		}
-		if refSum(mh[:20]) != 0xffff {
+		if packettest.Sum(mh[:20]) != 0xffff {
 			t.Fatal("merged IPv4 header checksum does not verify")
 		}
 	}
@@ -124,7 +126,7 @@ func checkMerged(t *testing.T, pkts [][]byte, n int, vec [][]byte) {
 	} else {
 		src, dst = p0[12:16], p0[16:20]
 	}
-	partial := refSum(refPseudo(src, dst, proto, l4len))
+	partial := packettest.Sum(packettest.PseudoHeader(src, dst, proto, l4len))
 	if got := binary.BigEndian.Uint16(mh[ipLen+int(wantOff):]); got != partial {
 		t.Fatalf("L4 checksum field %#x, want folded pseudo-header sum %#x", got, partial)
 	}
@@ -143,7 +145,7 @@ func checkMerged(t *testing.T, pkts [][]byte, n int, vec [][]byte) {
 	if err := FinishChecksum(h, full); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := checkWellFormed(full); err != nil {
+	if _, _, err := packettest.CheckWellFormed(full); err != nil {
 		t.Fatalf("merged packet after FinishChecksum: %v", err)
 	}
 
@@ -181,18 +183,18 @@ func coalesce(t *testing.T, c *Coalescer, pkts [][]byte) (int, [][]byte) {
 func TestCoalesceCleanRuns(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		spec  pktSpec
+		spec  packettest.Spec
 		sizes []int
 		count int
 		tcp   bool
 		udp   bool
 	}{
-		{"tcp4", tcp4Spec(nil), []int{1448}, 5, true, false},
-		{"tcp6", tcp6Spec(nil), []int{1428}, 7, true, true},
-		{"tcp4 no options", func() pktSpec { p := tcp4Spec(nil); p.tcpOpts = nil; return p }(), []int{1460}, 2, true, false},
-		{"udp4", udp4Spec(nil), []int{1200}, 9, false, true},
-		{"udp6", udp6Spec(nil), []int{1}, 3, true, true},
-		{"tcp4 seq wrap", func() pktSpec { p := tcp4Spec(nil); p.seq = 0xffffff00; p.id = 0xfffe; return p }(), []int{100}, 6, true, false},
+		{"tcp4", packettest.TCP4(nil), []int{1448}, 5, true, false},
+		{"tcp6", packettest.TCP6(nil), []int{1428}, 7, true, true},
+		{"tcp4 no options", func() packettest.Spec { p := packettest.TCP4(nil); p.TCPOpts = nil; return p }(), []int{1460}, 2, true, false},
+		{"udp4", packettest.UDP4(nil), []int{1200}, 9, false, true},
+		{"udp6", packettest.UDP6(nil), []int{1}, 3, true, true},
+		{"tcp4 seq wrap", func() packettest.Spec { p := packettest.TCP4(nil); p.Seq = 0xffffff00; p.ID = 0xfffe; return p }(), []int{100}, 6, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pkts := buildRun(c.spec, c.sizes, c.count)
@@ -219,8 +221,8 @@ func TestCoalesceEmpty(t *testing.T) {
 }
 
 func TestCoalesceDisabled(t *testing.T) {
-	tcp := buildRun(tcp4Spec(nil), []int{1448}, 4)
-	udp := buildRun(udp6Spec(nil), []int{1000}, 4)
+	tcp := buildRun(packettest.TCP4(nil), []int{1448}, 4)
+	udp := buildRun(packettest.UDP6(nil), []int{1000}, 4)
 	for _, c := range []struct {
 		co   Coalescer
 		pkts [][]byte
@@ -240,7 +242,7 @@ func TestCoalesceDisabled(t *testing.T) {
 // fixTCP4 recomputes the TCP checksum of an IPv4 packet without options.
 func fixTCP4(p []byte) {
 	p[36], p[37] = 0, 0
-	binary.BigEndian.PutUint16(p[36:], ^refSum(refPseudo(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:]))
+	binary.BigEndian.PutUint16(p[36:], ^packettest.Sum(packettest.PseudoHeader(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:]))
 }
 
 // nonCanonicalTCP4 adjusts the last two bytes of an IPv4 TCP packet (even
@@ -249,13 +251,13 @@ func fixTCP4(p []byte) {
 func nonCanonicalTCP4(p []byte) {
 	p[36], p[37] = 0, 0
 	p[len(p)-2], p[len(p)-1] = 0, 0
-	s := refSum(refPseudo(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:])
+	s := packettest.Sum(packettest.PseudoHeader(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:])
 	binary.BigEndian.PutUint16(p[len(p)-2:], ^s)
-	if ^refSum(refPseudo(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:]) != 0 {
+	if ^packettest.Sum(packettest.PseudoHeader(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:]) != 0 {
 		panic("nonCanonicalTCP4: could not reach checksum 0")
 	}
 	p[36], p[37] = 0xff, 0xff
-	if refSum(refPseudo(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:]) != 0xffff {
+	if packettest.Sum(packettest.PseudoHeader(p[12:16], p[16:20], protoTCP, len(p)-20), p[20:]) != 0xffff {
 		panic("nonCanonicalTCP4: 0xffff does not verify")
 	}
 }
@@ -263,7 +265,7 @@ func nonCanonicalTCP4(p []byte) {
 // ipv4Fix recomputes an IPv4 header checksum after a mutation.
 func ipv4Fix(p []byte) {
 	p[10], p[11] = 0, 0
-	binary.BigEndian.PutUint16(p[10:], ^refSum(p[:20]))
+	binary.BigEndian.PutUint16(p[10:], ^packettest.Sum(p[:20]))
 }
 
 func TestCoalesceBreaks(t *testing.T) {
@@ -273,8 +275,8 @@ func TestCoalesceBreaks(t *testing.T) {
 	// after it (want 3).
 	type mutation struct {
 		name string
-		spec func(p *pktSpec)      // change the spec of packet 2
-		raw  func(p []byte) []byte // or change the built bytes
+		spec func(p *packettest.Spec) // change the spec of packet 2
+		raw  func(p []byte) []byte    // or change the built bytes
 		want int
 	}
 	// Expected run from the mutated packet on, where it is not 1.
@@ -283,35 +285,35 @@ func TestCoalesceBreaks(t *testing.T) {
 		"udp4/larger": 2,
 	}
 	tcp4 := []mutation{
-		{"src", func(p *pktSpec) { p.src = []byte{10, 0, 0, 2} }, nil, 2},
-		{"dst", func(p *pktSpec) { p.dst = []byte{10, 0, 0, 2} }, nil, 2},
-		{"tos", func(p *pktSpec) { p.tos = 4 }, nil, 2},
-		{"ttl", func(p *pktSpec) { p.ttl = 63 }, nil, 2},
-		{"df", func(p *pktSpec) { p.df = false }, nil, 2},
-		{"ip options", func(p *pktSpec) { p.ipOpts = []byte{1, 1, 1, 1} }, nil, 2},
-		{"sport", func(p *pktSpec) { p.sport++ }, nil, 2},
-		{"dport", func(p *pktSpec) { p.dport++ }, nil, 2},
-		{"ack", func(p *pktSpec) { p.ack++ }, nil, 2},
-		{"window", func(p *pktSpec) { p.window++ }, nil, 2},
-		{"urgent pointer", func(p *pktSpec) { p.urg = 1 }, nil, 2},
-		{"data offset", func(p *pktSpec) { p.tcpOpts = append(bytes.Clone(p.tcpOpts), 1, 1, 1, 1) }, nil, 2},
-		{"no options", func(p *pktSpec) { p.tcpOpts = nil }, nil, 2},
-		{"option bytes", func(p *pktSpec) { o := bytes.Clone(p.tcpOpts); o[11]++; p.tcpOpts = o }, nil, 2},
-		{"SYN", func(p *pktSpec) { p.flags |= tcpSYN }, nil, 2},
-		{"FIN", func(p *pktSpec) { p.flags |= tcpFIN }, nil, 2},
-		{"RST", func(p *pktSpec) { p.flags |= tcpRST }, nil, 2},
-		{"URG", func(p *pktSpec) { p.flags |= tcpURG }, nil, 2},
-		{"CWR", func(p *pktSpec) { p.flags |= tcpCWR }, nil, 2},
-		{"ECE", func(p *pktSpec) { p.flags |= tcpECE }, nil, 2},
-		{"no ACK", func(p *pktSpec) { p.flags = tcpPSH }, nil, 2},
-		{"seq gap", func(p *pktSpec) { p.seq++ }, nil, 2},
-		{"seq back", func(p *pktSpec) { p.seq -= 1448 }, nil, 2},
-		{"larger payload", func(p *pktSpec) { p.payload = pattern(1449, 2) }, nil, 2},
-		{"empty payload", func(p *pktSpec) { p.payload = nil }, nil, 2},
-		{"UDP", func(p *pktSpec) { p.proto = protoUDP }, nil, 2},
-		{"IPv6", func(p *pktSpec) { p.v6, p.src, p.dst = true, src6, dst6 }, nil, 2},
-		{"PSH ends run", func(p *pktSpec) { p.flags |= tcpPSH }, nil, 3},
-		{"shorter ends run", func(p *pktSpec) { p.payload = pattern(1000, 2) }, nil, 3},
+		{"src", func(p *packettest.Spec) { p.Src = []byte{10, 0, 0, 2} }, nil, 2},
+		{"dst", func(p *packettest.Spec) { p.Dst = []byte{10, 0, 0, 2} }, nil, 2},
+		{"tos", func(p *packettest.Spec) { p.TOS = 4 }, nil, 2},
+		{"ttl", func(p *packettest.Spec) { p.TTL = 63 }, nil, 2},
+		{"df", func(p *packettest.Spec) { p.DF = false }, nil, 2},
+		{"ip options", func(p *packettest.Spec) { p.IPOpts = []byte{1, 1, 1, 1} }, nil, 2},
+		{"sport", func(p *packettest.Spec) { p.SrcPort++ }, nil, 2},
+		{"dport", func(p *packettest.Spec) { p.DstPort++ }, nil, 2},
+		{"ack", func(p *packettest.Spec) { p.Ack++ }, nil, 2},
+		{"window", func(p *packettest.Spec) { p.Window++ }, nil, 2},
+		{"urgent pointer", func(p *packettest.Spec) { p.Urgent = 1 }, nil, 2},
+		{"data offset", func(p *packettest.Spec) { p.TCPOpts = append(bytes.Clone(p.TCPOpts), 1, 1, 1, 1) }, nil, 2},
+		{"no options", func(p *packettest.Spec) { p.TCPOpts = nil }, nil, 2},
+		{"option bytes", func(p *packettest.Spec) { o := bytes.Clone(p.TCPOpts); o[11]++; p.TCPOpts = o }, nil, 2},
+		{"SYN", func(p *packettest.Spec) { p.Flags |= tcpSYN }, nil, 2},
+		{"FIN", func(p *packettest.Spec) { p.Flags |= tcpFIN }, nil, 2},
+		{"RST", func(p *packettest.Spec) { p.Flags |= tcpRST }, nil, 2},
+		{"URG", func(p *packettest.Spec) { p.Flags |= tcpURG }, nil, 2},
+		{"CWR", func(p *packettest.Spec) { p.Flags |= tcpCWR }, nil, 2},
+		{"ECE", func(p *packettest.Spec) { p.Flags |= tcpECE }, nil, 2},
+		{"no ACK", func(p *packettest.Spec) { p.Flags = tcpPSH }, nil, 2},
+		{"seq gap", func(p *packettest.Spec) { p.Seq++ }, nil, 2},
+		{"seq back", func(p *packettest.Spec) { p.Seq -= 1448 }, nil, 2},
+		{"larger payload", func(p *packettest.Spec) { p.Payload = packettest.Pattern(1449, 2) }, nil, 2},
+		{"empty payload", func(p *packettest.Spec) { p.Payload = nil }, nil, 2},
+		{"UDP", func(p *packettest.Spec) { p.Proto = protoUDP }, nil, 2},
+		{"IPv6", func(p *packettest.Spec) { p.V6, p.Src, p.Dst = true, packettest.Src6, packettest.Dst6 }, nil, 2},
+		{"PSH ends run", func(p *packettest.Spec) { p.Flags |= tcpPSH }, nil, 3},
+		{"shorter ends run", func(p *packettest.Spec) { p.Payload = packettest.Pattern(1000, 2) }, nil, 3},
 		{"bad TCP checksum", nil, func(p []byte) []byte { p[36]++; return p }, 2},
 		{"TCP checksum 0xffff", nil, func(p []byte) []byte { nonCanonicalTCP4(p); return p }, 2},
 		{"payload changed", nil, func(p []byte) []byte { p[len(p)-1]++; return p }, 2},
@@ -331,29 +333,29 @@ func TestCoalesceBreaks(t *testing.T) {
 		{"empty", nil, func(p []byte) []byte { return nil }, 2},
 	}
 	tcp6 := []mutation{
-		{"src", func(p *pktSpec) { p.src = dst6 }, nil, 2},
-		{"dst", func(p *pktSpec) { p.dst = src6 }, nil, 2},
-		{"traffic class", func(p *pktSpec) { p.tos++ }, nil, 2},
-		{"flow label", func(p *pktSpec) { p.flow++ }, nil, 2},
-		{"hop limit", func(p *pktSpec) { p.ttl++ }, nil, 2},
-		{"IPv4", func(p *pktSpec) { p.v6, p.src, p.dst = false, src4, dst4 }, nil, 2},
-		{"ack", func(p *pktSpec) { p.ack-- }, nil, 2},
-		{"seq gap", func(p *pktSpec) { p.seq += 2 }, nil, 2},
-		{"PSH ends run", func(p *pktSpec) { p.flags |= tcpPSH }, nil, 3},
-		{"shorter ends run", func(p *pktSpec) { p.payload = pattern(1, 2) }, nil, 3},
+		{"src", func(p *packettest.Spec) { p.Src = packettest.Dst6 }, nil, 2},
+		{"dst", func(p *packettest.Spec) { p.Dst = packettest.Src6 }, nil, 2},
+		{"traffic class", func(p *packettest.Spec) { p.TOS++ }, nil, 2},
+		{"flow label", func(p *packettest.Spec) { p.Flow++ }, nil, 2},
+		{"hop limit", func(p *packettest.Spec) { p.TTL++ }, nil, 2},
+		{"IPv4", func(p *packettest.Spec) { p.V6, p.Src, p.Dst = false, packettest.Src4, packettest.Dst4 }, nil, 2},
+		{"ack", func(p *packettest.Spec) { p.Ack-- }, nil, 2},
+		{"seq gap", func(p *packettest.Spec) { p.Seq += 2 }, nil, 2},
+		{"PSH ends run", func(p *packettest.Spec) { p.Flags |= tcpPSH }, nil, 3},
+		{"shorter ends run", func(p *packettest.Spec) { p.Payload = packettest.Pattern(1, 2) }, nil, 3},
 		{"next header", nil, func(p []byte) []byte { p[6] = 0; return p }, 2},
 		{"payload length", nil, func(p []byte) []byte { p[5]--; return p }, 2},
 		{"trailing byte", nil, func(p []byte) []byte { return append(p, 0) }, 2},
 		{"bad TCP checksum", nil, func(p []byte) []byte { p[57]++; return p }, 2},
 	}
 	udp4 := []mutation{
-		{"sport", func(p *pktSpec) { p.sport++ }, nil, 2},
-		{"dport", func(p *pktSpec) { p.dport++ }, nil, 2},
-		{"ttl", func(p *pktSpec) { p.ttl++ }, nil, 2},
-		{"TCP", func(p *pktSpec) { p.proto = protoTCP; p.flags = tcpACK }, nil, 2},
-		{"larger", func(p *pktSpec) { p.payload = pattern(1201, 2) }, nil, 2},
-		{"empty payload", func(p *pktSpec) { p.payload = nil }, nil, 2},
-		{"shorter ends run", func(p *pktSpec) { p.payload = pattern(1199, 2) }, nil, 3},
+		{"sport", func(p *packettest.Spec) { p.SrcPort++ }, nil, 2},
+		{"dport", func(p *packettest.Spec) { p.DstPort++ }, nil, 2},
+		{"ttl", func(p *packettest.Spec) { p.TTL++ }, nil, 2},
+		{"TCP", func(p *packettest.Spec) { p.Proto = protoTCP; p.Flags = tcpACK }, nil, 2},
+		{"larger", func(p *packettest.Spec) { p.Payload = packettest.Pattern(1201, 2) }, nil, 2},
+		{"empty payload", func(p *packettest.Spec) { p.Payload = nil }, nil, 2},
+		{"shorter ends run", func(p *packettest.Spec) { p.Payload = packettest.Pattern(1199, 2) }, nil, 3},
 		{"zero checksum", nil, func(p []byte) []byte { p[26], p[27] = 0, 0; return p }, 2},
 		{"bad checksum", nil, func(p []byte) []byte { p[27]++; return p }, 2},
 		{"UDP length", nil, func(p []byte) []byte {
@@ -363,21 +365,21 @@ func TestCoalesceBreaks(t *testing.T) {
 		}, 2},
 	}
 	udp6 := []mutation{
-		{"flow label", func(p *pktSpec) { p.flow++ }, nil, 2},
-		{"shorter ends run", func(p *pktSpec) { p.payload = pattern(7, 2) }, nil, 3},
+		{"flow label", func(p *packettest.Spec) { p.Flow++ }, nil, 2},
+		{"shorter ends run", func(p *packettest.Spec) { p.Payload = packettest.Pattern(7, 2) }, nil, 3},
 		{"zero checksum", nil, func(p []byte) []byte { p[46], p[47] = 0, 0; return p }, 2},
 	}
 	groups := []struct {
 		name string
-		base pktSpec
+		base packettest.Spec
 		size int
 		co   Coalescer
 		muts []mutation
 	}{
-		{"tcp4", tcp4Spec(nil), 1448, Coalescer{TCP: true, UDP: true}, tcp4},
-		{"tcp6", tcp6Spec(nil), 1448, Coalescer{TCP: true, UDP: true}, tcp6},
-		{"udp4", udp4Spec(nil), 1200, Coalescer{TCP: true, UDP: true}, udp4},
-		{"udp6", udp6Spec(nil), 1200, Coalescer{TCP: true, UDP: true}, udp6},
+		{"tcp4", packettest.TCP4(nil), 1448, Coalescer{TCP: true, UDP: true}, tcp4},
+		{"tcp6", packettest.TCP6(nil), 1448, Coalescer{TCP: true, UDP: true}, tcp6},
+		{"udp4", packettest.UDP4(nil), 1200, Coalescer{TCP: true, UDP: true}, udp4},
+		{"udp6", packettest.UDP6(nil), 1200, Coalescer{TCP: true, UDP: true}, udp6},
 	}
 	for _, g := range groups {
 		for _, m := range g.muts {
@@ -389,13 +391,13 @@ func TestCoalesceBreaks(t *testing.T) {
 					t.Fatalf("clean run merged %d, want 5", n)
 				}
 				p := g.base
-				p.seq += 2 * uint32(g.size)
-				p.id += 2
-				p.payload = pattern(g.size, 2)
+				p.Seq += 2 * uint32(g.size)
+				p.ID += 2
+				p.Payload = packettest.Pattern(g.size, 2)
 				if m.spec != nil {
 					m.spec(&p)
 				}
-				b := p.build()
+				b := p.Build()
 				if m.raw != nil {
 					b = m.raw(b)
 				}
@@ -424,7 +426,7 @@ func TestCoalesceBreaks(t *testing.T) {
 // TestCoalesceUDPZeroChecksum: a datagram whose correct checksum is 0xffff
 // merges; the same datagram with 0 (no checksum, which verifies too) does not.
 func TestCoalesceUDPZeroChecksum(t *testing.T) {
-	for _, base := range []pktSpec{udp4Spec(nil), udp6Spec(nil)} {
+	for _, base := range []packettest.Spec{packettest.UDP4(nil), packettest.UDP6(nil)} {
 		pkts := buildRun(base, []int{200}, 4)
 		tuneZeroSum(pkts[2], 6)
 		ip := len(pkts[2]) - 208
@@ -477,7 +479,7 @@ func TestCoalesceFirstBad(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			pkts := buildRun(tcp4Spec(nil), []int{500}, 4)
+			pkts := buildRun(packettest.TCP4(nil), []int{500}, 4)
 			pkts[0] = c.mut(pkts[0])
 			co := Coalescer{TCP: true, UDP: true}
 			n, vec := coalesce(t, &co, pkts)
@@ -494,7 +496,7 @@ func TestCoalesceFirstBad(t *testing.T) {
 func TestCoalesceLimits(t *testing.T) {
 	co := Coalescer{TCP: true, UDP: true}
 	// Packet count limit.
-	pkts := buildRun(tcp4Spec(nil), []int{100}, 70)
+	pkts := buildRun(packettest.TCP4(nil), []int{100}, 70)
 	n, vec := coalesce(t, &co, pkts)
 	if n != MaxRun || MaxRun != 64 {
 		t.Fatalf("n = %d, want %d", n, MaxRun)
@@ -507,31 +509,31 @@ func TestCoalesceLimits(t *testing.T) {
 	checkMerged(t, pkts[64:], n, vec)
 
 	// Length limit: IPv4 total length 20+32+k*1448 <= 65535 gives k = 45.
-	pkts = buildRun(tcp4Spec(nil), []int{1448}, 50)
+	pkts = buildRun(packettest.TCP4(nil), []int{1448}, 50)
 	n, vec = coalesce(t, &co, pkts)
 	if n != 45 {
 		t.Fatalf("IPv4 length limit: n = %d, want 45", n)
 	}
 	checkMerged(t, pkts, n, vec)
 
-	noOpts := func(p pktSpec) pktSpec { p.tcpOpts = nil; return p }
+	noOpts := func(p packettest.Spec) packettest.Spec { p.TCPOpts = nil; return p }
 	for _, c := range []struct {
 		name   string
-		spec   pktSpec
+		spec   packettest.Spec
 		size   int
 		want   int
 		length int // merged IPv4 total length or IPv6 payload length
 	}{
 		// 40 + 5*13099 == 65535 exactly; one byte more per packet: 4 fit.
-		{"tcp4 exact", noOpts(tcp4Spec(nil)), 13099, 5, 65535},
-		{"tcp4 over", noOpts(tcp4Spec(nil)), 13100, 4, 40 + 4*13100},
+		{"tcp4 exact", noOpts(packettest.TCP4(nil)), 13099, 5, 65535},
+		{"tcp4 over", noOpts(packettest.TCP4(nil)), 13100, 4, 40 + 4*13100},
 		// IPv6 counts the payload length only: 20 + 5*13103 == 65535.
-		{"tcp6 exact", noOpts(tcp6Spec(nil)), 13103, 5, 65535},
-		{"tcp6 over", noOpts(tcp6Spec(nil)), 13104, 4, 20 + 4*13104},
+		{"tcp6 exact", noOpts(packettest.TCP6(nil)), 13103, 5, 65535},
+		{"tcp6 over", noOpts(packettest.TCP6(nil)), 13104, 4, 20 + 4*13104},
 		// UDP: 28 + 13*5039 == 65535.
-		{"udp4 exact", udp4Spec(nil), 5039, 13, 65535},
-		{"udp4 over", udp4Spec(nil), 5040, 12, 28 + 12*5040},
-		{"udp6 exact", udp6Spec(nil), 5039, 13, 8 + 13*5039},
+		{"udp4 exact", packettest.UDP4(nil), 5039, 13, 65535},
+		{"udp4 over", packettest.UDP4(nil), 5040, 12, 28 + 12*5040},
+		{"udp6 exact", packettest.UDP6(nil), 5039, 13, 8 + 13*5039},
 	} {
 		pkts := buildRun(c.spec, []int{c.size}, c.want+2)
 		n, vec := coalesce(t, &co, pkts)
@@ -540,7 +542,7 @@ func TestCoalesceLimits(t *testing.T) {
 		}
 		checkMerged(t, pkts, n, vec)
 		off := 2
-		if c.spec.v6 {
+		if c.spec.V6 {
 			off = 4
 		}
 		if got := int(binary.BigEndian.Uint16(vec[0][HdrLen+off:])); got != c.length {
@@ -553,14 +555,14 @@ func TestCoalesceLimits(t *testing.T) {
 // checks that every write, split again, gives back the input packets.
 func TestCoalesceRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewSource(42))
-	bases := []pktSpec{tcp4Spec(nil), tcp6Spec(nil), udp4Spec(nil), udp6Spec(nil)}
+	bases := []packettest.Spec{packettest.TCP4(nil), packettest.TCP6(nil), packettest.UDP4(nil), packettest.UDP6(nil)}
 	for iter := 0; iter < 300; iter++ {
 		var pkts [][]byte
 		for len(pkts) < 150 {
 			b := bases[rng.Intn(len(bases))]
-			b.seq = rng.Uint32()
-			b.id = uint16(rng.Uint32())
-			b.sport = uint16(rng.Intn(3))
+			b.Seq = rng.Uint32()
+			b.ID = uint16(rng.Uint32())
+			b.SrcPort = uint16(rng.Intn(3))
 			size := 1 + rng.Intn(1500)
 			count := 1 + rng.Intn(80)
 			sizes := []int{size}
@@ -583,8 +585,8 @@ func TestCoalesceRoundTrip(t *testing.T) {
 }
 
 func TestCoalesceAllocs(t *testing.T) {
-	pkts := buildRun(tcp4Spec(nil), []int{1448}, 44)
-	pkts = append(pkts, buildRun(udp6Spec(nil), []int{1200}, 10)...)
+	pkts := buildRun(packettest.TCP4(nil), []int{1448}, 44)
+	pkts = append(pkts, buildRun(packettest.UDP6(nil), []int{1200}, 10)...)
 	pkts = append(pkts, []byte{1, 2, 3})
 	co := Coalescer{TCP: true, UDP: true}
 	var writes int
@@ -604,7 +606,7 @@ func TestCoalesceAllocs(t *testing.T) {
 }
 
 func ExampleCoalescer() {
-	p := tcp4Spec(nil)
+	p := packettest.TCP4(nil)
 	pkts := buildRun(p, []int{1000, 1000, 400}, 3)
 	c := Coalescer{TCP: true}
 	n, vec := c.Next(pkts)

@@ -1,6 +1,8 @@
 package offload
 
 import (
+	"github.com/ringtun/ringtun/internal/packettest"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -18,24 +20,24 @@ func encodeHdr(h Hdr) []byte {
 func splitSeeds() [][2][]byte {
 	var out [][2][]byte
 	addP := func(h Hdr, pkt []byte) { out = append(out, [2][]byte{encodeHdr(h), pkt}) }
-	p := tcp4Spec(pattern(90, 1))
-	p.flags = tcpACK | tcpPSH | tcpFIN | tcpCWR
+	p := packettest.TCP4(packettest.Pattern(90, 1))
+	p.Flags = tcpACK | tcpPSH | tcpFIN | tcpCWR
 	addP(superPacket(p, 40))
-	addP(superPacket(tcp6Spec(pattern(60, 2)), 16))
-	addP(superPacket(udp4Spec(pattern(61, 3)), 30))
-	addP(superPacket(udp6Spec(pattern(40, 4)), 40))
-	q := tcp4Spec(pattern(30, 5))
-	q.ipOpts = []byte{1, 1, 1, 1}
+	addP(superPacket(packettest.TCP6(packettest.Pattern(60, 2)), 16))
+	addP(superPacket(packettest.UDP4(packettest.Pattern(61, 3)), 30))
+	addP(superPacket(packettest.UDP6(packettest.Pattern(40, 4)), 40))
+	q := packettest.TCP4(packettest.Pattern(30, 5))
+	q.IPOpts = []byte{1, 1, 1, 1}
 	addP(superPacket(q, 7))
-	addP(partialPacket(udp4Spec(pattern(20, 6))))
-	addP(partialPacket(tcp6Spec(pattern(21, 7))))
-	h, pkt := superPacket(tcp4Spec(pattern(50, 8)), 10)
+	addP(partialPacket(packettest.UDP4(packettest.Pattern(20, 6))))
+	addP(partialPacket(packettest.TCP6(packettest.Pattern(21, 7))))
+	h, pkt := superPacket(packettest.TCP4(packettest.Pattern(50, 8)), 10)
 	h.GSOType = GSOTCPv6
 	addP(h, pkt)
-	h, pkt = superPacket(tcp6Spec(pattern(50, 9)), 10)
+	h, pkt = superPacket(packettest.TCP6(packettest.Pattern(50, 9)), 10)
 	pkt[6] = 0 // hop-by-hop
 	addP(h, pkt)
-	h, pkt = superPacket(udp4Spec(pattern(50, 10)), 10)
+	h, pkt = superPacket(packettest.UDP4(packettest.Pattern(50, 10)), 10)
 	addP(h, pkt[:len(pkt)-1])
 	addP(Hdr{}, []byte{0x45})
 	return out
@@ -100,7 +102,7 @@ func FuzzSplit(f *testing.F) {
 				if err := s.Put(seg); err != nil {
 					t.Fatalf("segment %d: %v", i, err)
 				}
-				hl, proto, err := checkWellFormed(seg)
+				hl, proto, err := packettest.CheckWellFormed(seg)
 				if err != nil {
 					t.Fatalf("segment %d: %v", i, err)
 				}
@@ -168,9 +170,9 @@ func decodePkts(data []byte) [][]byte {
 	return pkts
 }
 
-func noOptsTCP4() pktSpec {
-	p := tcp4Spec(nil)
-	p.tcpOpts = nil
+func noOptsTCP4() packettest.Spec {
+	p := packettest.TCP4(nil)
+	p.TCPOpts = nil
 	return p
 }
 
@@ -178,18 +180,18 @@ func noOptsTCP4() pktSpec {
 // minimization of inputs derived from them stays fast.
 func coalesceSeeds() [][]byte {
 	var out [][]byte
-	tcp4 := buildRun(tcp4Spec(nil), []int{10}, 5)
+	tcp4 := buildRun(packettest.TCP4(nil), []int{10}, 5)
 	out = append(out, encodePkts(tcp4))
-	out = append(out, encodePkts(buildRun(tcp6Spec(nil), []int{16, 16, 5}, 4)))
-	out = append(out, encodePkts(buildRun(udp4Spec(nil), []int{30}, 3)))
-	out = append(out, encodePkts(buildRun(udp6Spec(nil), []int{30, 30, 1}, 3)))
-	psh := tcp4Spec(nil)
-	psh.flags |= tcpPSH
-	psh.seq += 3 * 8
-	psh.id += 3
-	psh.payload = pattern(5, 3)
-	mixed := append(buildRun(tcp4Spec(nil), []int{8}, 3), psh.build())
-	mixed = append(mixed, buildRun(udp6Spec(nil), []int{10}, 3)...)
+	out = append(out, encodePkts(buildRun(packettest.TCP6(nil), []int{16, 16, 5}, 4)))
+	out = append(out, encodePkts(buildRun(packettest.UDP4(nil), []int{30}, 3)))
+	out = append(out, encodePkts(buildRun(packettest.UDP6(nil), []int{30, 30, 1}, 3)))
+	psh := packettest.TCP4(nil)
+	psh.Flags |= tcpPSH
+	psh.Seq += 3 * 8
+	psh.ID += 3
+	psh.Payload = packettest.Pattern(5, 3)
+	mixed := append(buildRun(packettest.TCP4(nil), []int{8}, 3), psh.Build())
+	mixed = append(mixed, buildRun(packettest.UDP6(nil), []int{10}, 3)...)
 	out = append(out, encodePkts(mixed))
 	out = append(out, encodePkts(buildRun(noOptsTCP4(), []int{1}, 66)))
 	bad := clonePkts(tcp4)

@@ -1,6 +1,8 @@
 package offload
 
 import (
+	"github.com/ringtun/ringtun/internal/packettest"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -32,12 +34,12 @@ func TestSum(t *testing.T) {
 	for n := 0; n <= 200; n++ {
 		for off := 0; off < 9; off++ {
 			b := buf[off : off+n]
-			if got, want := Fold(Sum(b, 0)), refSum(b); got != want {
+			if got, want := Fold(Sum(b, 0)), packettest.Sum(b); got != want {
 				t.Fatalf("Fold(Sum(len %d off %d)) = %#04x, want %#04x", n, off, got, want)
 			}
 			// Split at an even point and chain the accumulator.
 			for cut := 0; cut <= n; cut += 6 {
-				if got, want := Fold(Sum(b[cut:], Sum(b[:cut], 0))), refSum(b); got != want {
+				if got, want := Fold(Sum(b[cut:], Sum(b[:cut], 0))), packettest.Sum(b); got != want {
 					t.Fatalf("chained Sum len %d cut %d = %#04x, want %#04x", n, cut, got, want)
 				}
 			}
@@ -45,7 +47,7 @@ func TestSum(t *testing.T) {
 	}
 	// All-ones data exercises every carry.
 	ones := bytes.Repeat([]byte{0xff}, 4096+3)
-	if got, want := Fold(Sum(ones, ^uint64(0))), refSum(ones); got != want {
+	if got, want := Fold(Sum(ones, ^uint64(0))), packettest.Sum(ones); got != want {
 		t.Fatalf("Sum(ones, max acc) = %#04x, want %#04x", got, want)
 	}
 	if got := Fold(Sum(nil, 0)); got != 0 {
@@ -74,43 +76,43 @@ func TestFold(t *testing.T) {
 
 func TestPseudoHeaderSum(t *testing.T) {
 	for _, c := range []struct {
-		src, dst []byte
-		proto    uint8
+		Src, Dst []byte
+		Proto    uint8
 		length   int
 	}{
-		{src4, dst4, protoTCP, 1480},
-		{src4, dst4, protoUDP, 65535},
-		{src6, dst6, protoTCP, 40},
-		{src6, dst6, protoUDP, 70000},
+		{packettest.Src4, packettest.Dst4, protoTCP, 1480},
+		{packettest.Src4, packettest.Dst4, protoUDP, 65535},
+		{packettest.Src6, packettest.Dst6, protoTCP, 40},
+		{packettest.Src6, packettest.Dst6, protoUDP, 70000},
 	} {
-		got := Fold(PseudoHeaderSum(c.src, c.dst, c.proto, c.length))
-		want := refSum(refPseudo(c.src, c.dst, c.proto, c.length))
+		got := Fold(PseudoHeaderSum(c.Src, c.Dst, c.Proto, c.length))
+		want := packettest.Sum(packettest.PseudoHeader(c.Src, c.Dst, c.Proto, c.length))
 		if got != want {
-			t.Errorf("PseudoHeaderSum(%v, %d) = %#x, want %#x", c.proto, c.length, got, want)
+			t.Errorf("PseudoHeaderSum(%v, %d) = %#x, want %#x", c.Proto, c.length, got, want)
 		}
 	}
 }
 
 // partialPacket turns a built packet into a CHECKSUM_PARTIAL one: the L4
 // checksum field holds the folded pseudo-header sum.
-func partialPacket(p pktSpec) (Hdr, []byte) {
-	pkt := p.build()
+func partialPacket(p packettest.Spec) (Hdr, []byte) {
+	pkt := p.Build()
 	ipLen := 40
-	if !p.v6 {
-		ipLen = 20 + len(p.ipOpts)
+	if !p.V6 {
+		ipLen = 20 + len(p.IPOpts)
 	}
 	off := 16
-	if p.proto == protoUDP {
+	if p.Proto == protoUDP {
 		off = 6
 	}
 	l4len := len(pkt) - ipLen
-	binary.BigEndian.PutUint16(pkt[ipLen+off:], refSum(refPseudo(p.src, p.dst, p.proto, l4len)))
+	binary.BigEndian.PutUint16(pkt[ipLen+off:], packettest.Sum(packettest.PseudoHeader(p.Src, p.Dst, p.Proto, l4len)))
 	return Hdr{Flags: FlagNeedsCsum, CsumStart: uint16(ipLen), CsumOffset: uint16(off)}, pkt
 }
 
 func TestFinishChecksum(t *testing.T) {
-	for _, p := range []pktSpec{tcp4Spec(pattern(1001, 1)), tcp6Spec(pattern(77, 2)), udp4Spec(pattern(3, 3)), udp6Spec(nil)} {
-		want := p.build()
+	for _, p := range []packettest.Spec{packettest.TCP4(packettest.Pattern(1001, 1)), packettest.TCP6(packettest.Pattern(77, 2)), packettest.UDP4(packettest.Pattern(3, 3)), packettest.UDP6(nil)} {
+		want := p.Build()
 		h, pkt := partialPacket(p)
 		if bytes.Equal(pkt, want) {
 			t.Fatal("test packet already complete")
@@ -124,11 +126,11 @@ func TestFinishChecksum(t *testing.T) {
 	}
 
 	// A sum that complements to 0 is stored as 0xffff.
-	p := udp4Spec(make([]byte, 10))
+	p := packettest.UDP4(make([]byte, 10))
 	h, pkt := partialPacket(p)
 	spare := pkt[len(pkt)-2:]
-	binary.BigEndian.PutUint16(spare, ^refSum(pkt[20:]))
-	if refSum(pkt[20:]) != 0xffff {
+	binary.BigEndian.PutUint16(spare, ^packettest.Sum(pkt[20:]))
+	if packettest.Sum(pkt[20:]) != 0xffff {
 		t.Fatal("could not build a zero-checksum packet")
 	}
 	if err := FinishChecksum(h, pkt); err != nil {
@@ -139,7 +141,7 @@ func TestFinishChecksum(t *testing.T) {
 	}
 
 	// Without the flag nothing changes.
-	_, pkt = partialPacket(tcp4Spec(pattern(10, 1)))
+	_, pkt = partialPacket(packettest.TCP4(packettest.Pattern(10, 1)))
 	orig := bytes.Clone(pkt)
 	if err := FinishChecksum(Hdr{CsumStart: 20, CsumOffset: 16}, pkt); err != nil || !bytes.Equal(pkt, orig) {
 		t.Fatalf("FinishChecksum without flag: err %v, changed %v", err, !bytes.Equal(pkt, orig))
@@ -167,70 +169,70 @@ func TestFinishChecksum(t *testing.T) {
 
 // checkTCPSegments checks every field of the segments of a TCP super-packet
 // built from spec p with the given GSO size.
-func checkTCPSegments(t *testing.T, p pktSpec, gso int, segs [][]byte) {
+func checkTCPSegments(t *testing.T, p packettest.Spec, gso int, segs [][]byte) {
 	t.Helper()
 	ipLen := 40
-	if !p.v6 {
-		ipLen = 20 + len(p.ipOpts)
+	if !p.V6 {
+		ipLen = 20 + len(p.IPOpts)
 	}
-	tcpLen := 20 + len(p.tcpOpts)
+	tcpLen := 20 + len(p.TCPOpts)
 	hdrLen := ipLen + tcpLen
-	want := (len(p.payload) + gso - 1) / gso
+	want := (len(p.Payload) + gso - 1) / gso
 	if len(segs) != want {
 		t.Fatalf("%d segments, want %d", len(segs), want)
 	}
 	for i, seg := range segs {
-		chunk := min(gso, len(p.payload)-i*gso)
+		chunk := min(gso, len(p.Payload)-i*gso)
 		if len(seg) != hdrLen+chunk {
 			t.Fatalf("segment %d: length %d, want %d", i, len(seg), hdrLen+chunk)
 		}
 		// An independent reconstruction of the segment.
 		q := p
-		q.payload = p.payload[i*gso : i*gso+chunk]
-		q.seq = p.seq + uint32(i*gso)
-		q.id = p.id + uint16(i)
+		q.Payload = p.Payload[i*gso : i*gso+chunk]
+		q.Seq = p.Seq + uint32(i*gso)
+		q.ID = p.ID + uint16(i)
 		if i != 0 {
-			q.flags &^= tcpCWR
+			q.Flags &^= tcpCWR
 		}
 		if i != len(segs)-1 {
-			q.flags &^= tcpFIN | tcpPSH
+			q.Flags &^= tcpFIN | tcpPSH
 		}
-		exp := q.build()
+		exp := q.Build()
 		if !bytes.Equal(seg, exp) {
 			t.Fatalf("segment %d:\n got % x\nwant % x", i, seg[:hdrLen], exp[:hdrLen])
 		}
-		if _, _, err := checkWellFormed(seg); err != nil {
+		if _, _, err := packettest.CheckWellFormed(seg); err != nil {
 			t.Fatalf("segment %d: %v", i, err)
 		}
 		// Spot-check fields directly, not only through the builder.
 		tcp := seg[ipLen:]
-		if got := binary.BigEndian.Uint32(tcp[4:]); got != p.seq+uint32(i*gso) {
+		if got := binary.BigEndian.Uint32(tcp[4:]); got != p.Seq+uint32(i*gso) {
 			t.Fatalf("segment %d: seq %d", i, got)
 		}
-		if !p.v6 {
-			if got := binary.BigEndian.Uint16(seg[4:]); got != p.id+uint16(i) {
+		if !p.V6 {
+			if got := binary.BigEndian.Uint16(seg[4:]); got != p.ID+uint16(i) {
 				t.Fatalf("segment %d: IPv4 ID %#x", i, got)
 			}
 		}
 		f := tcp[13]
-		if (f&tcpCWR != 0) != (i == 0 && p.flags&tcpCWR != 0) {
+		if (f&tcpCWR != 0) != (i == 0 && p.Flags&tcpCWR != 0) {
 			t.Fatalf("segment %d: CWR placement wrong (flags %#x)", i, f)
 		}
 		last := i == len(segs)-1
-		if (f&tcpFIN != 0) != (last && p.flags&tcpFIN != 0) || (f&tcpPSH != 0) != (last && p.flags&tcpPSH != 0) {
+		if (f&tcpFIN != 0) != (last && p.Flags&tcpFIN != 0) || (f&tcpPSH != 0) != (last && p.Flags&tcpPSH != 0) {
 			t.Fatalf("segment %d: FIN/PSH placement wrong (flags %#x)", i, f)
 		}
-		if f&tcpACK == 0 || f&tcpECE != p.flags&tcpECE {
+		if f&tcpACK == 0 || f&tcpECE != p.Flags&tcpECE {
 			t.Fatalf("segment %d: flags %#x", i, f)
 		}
 	}
 }
 
 func TestSplitTCP4(t *testing.T) {
-	p := tcp4Spec(pattern(3*1448+100, 9))
-	p.seq = 0xffffffff - 2000 // wraps inside the packet
-	p.id = 0xfffe             // wraps too
-	p.flags = tcpACK | tcpPSH | tcpFIN | tcpCWR | tcpECE
+	p := packettest.TCP4(packettest.Pattern(3*1448+100, 9))
+	p.Seq = 0xffffffff - 2000 // wraps inside the packet
+	p.ID = 0xfffe             // wraps too
+	p.Flags = tcpACK | tcpPSH | tcpFIN | tcpCWR | tcpECE
 	h, pkt := superPacket(p, 1448)
 	h.GSOType |= GSOECN
 	h.HdrLen = 9999 // not trusted
@@ -246,9 +248,9 @@ func TestSplitTCP4(t *testing.T) {
 }
 
 func TestSplitTCP4Options(t *testing.T) {
-	p := tcp4Spec(pattern(5000, 3))
-	p.ipOpts = []byte{1, 1, 1, 0} // NOPs and EOL
-	p.tcpOpts = bytes.Repeat([]byte{1}, 40)
+	p := packettest.TCP4(packettest.Pattern(5000, 3))
+	p.IPOpts = []byte{1, 1, 1, 0} // NOPs and EOL
+	p.TCPOpts = bytes.Repeat([]byte{1}, 40)
 	h, pkt := superPacket(p, 1000)
 	segs, err := splitAll(h, pkt)
 	if err != nil {
@@ -258,8 +260,8 @@ func TestSplitTCP4Options(t *testing.T) {
 }
 
 func TestSplitTCP6(t *testing.T) {
-	p := tcp6Spec(pattern(65535-40, 4))
-	p.flags = tcpACK | tcpPSH
+	p := packettest.TCP6(packettest.Pattern(65535-40, 4))
+	p.Flags = tcpACK | tcpPSH
 	h, pkt := superPacket(p, 1428)
 	segs, err := splitAll(h, pkt)
 	if err != nil {
@@ -270,34 +272,34 @@ func TestSplitTCP6(t *testing.T) {
 
 func TestSplitSingleSegment(t *testing.T) {
 	for _, gso := range []int{100, 101, 5000} {
-		p := tcp4Spec(pattern(100, 5))
-		p.flags = tcpACK | tcpPSH | tcpFIN | tcpCWR
+		p := packettest.TCP4(packettest.Pattern(100, 5))
+		p.Flags = tcpACK | tcpPSH | tcpFIN | tcpCWR
 		h, pkt := superPacket(p, gso)
 		segs, err := splitAll(h, pkt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(segs) != 1 || !bytes.Equal(segs[0], p.build()) {
+		if len(segs) != 1 || !bytes.Equal(segs[0], p.Build()) {
 			t.Fatalf("gso %d: single segment differs from the packet with a full checksum", gso)
 		}
 	}
 }
 
-func checkUDPSegments(t *testing.T, p pktSpec, gso int, segs [][]byte) {
+func checkUDPSegments(t *testing.T, p packettest.Spec, gso int, segs [][]byte) {
 	t.Helper()
-	want := (len(p.payload) + gso - 1) / gso
+	want := (len(p.Payload) + gso - 1) / gso
 	if len(segs) != want {
 		t.Fatalf("%d segments, want %d", len(segs), want)
 	}
 	for i, seg := range segs {
-		chunk := min(gso, len(p.payload)-i*gso)
+		chunk := min(gso, len(p.Payload)-i*gso)
 		q := p
-		q.payload = p.payload[i*gso : i*gso+chunk]
-		q.id = p.id + uint16(i)
-		if exp := q.build(); !bytes.Equal(seg, exp) {
+		q.Payload = p.Payload[i*gso : i*gso+chunk]
+		q.ID = p.ID + uint16(i)
+		if exp := q.Build(); !bytes.Equal(seg, exp) {
 			t.Fatalf("segment %d differs:\n got % x\nwant % x", i, seg, exp)
 		}
-		hl, proto, err := checkWellFormed(seg)
+		hl, proto, err := packettest.CheckWellFormed(seg)
 		if err != nil || proto != protoUDP || len(seg)-hl != chunk {
 			t.Fatalf("segment %d: %v proto %d", i, err, proto)
 		}
@@ -305,8 +307,8 @@ func checkUDPSegments(t *testing.T, p pktSpec, gso int, segs [][]byte) {
 }
 
 func TestSplitUDP(t *testing.T) {
-	for _, p := range []pktSpec{udp4Spec(pattern(10*1200+7, 1)), udp6Spec(pattern(3*1200, 2))} {
-		p.id = 0xffff
+	for _, p := range []packettest.Spec{packettest.UDP4(packettest.Pattern(10*1200+7, 1)), packettest.UDP6(packettest.Pattern(3*1200, 2))} {
+		p.ID = 0xffff
 		h, pkt := superPacket(p, 1200)
 		segs, err := splitAll(h, pkt)
 		if err != nil {
@@ -319,13 +321,13 @@ func TestSplitUDP(t *testing.T) {
 // TestSplitUDPZeroChecksum: a segment whose UDP checksum computes to 0
 // carries 0xffff.
 func TestSplitUDPZeroChecksum(t *testing.T) {
-	for _, base := range []pktSpec{udp4Spec(nil), udp6Spec(nil)} {
+	for _, base := range []packettest.Spec{packettest.UDP4(nil), packettest.UDP6(nil)} {
 		seg0 := base
-		seg0.payload = pattern(100, 1)
-		b := seg0.build()
+		seg0.Payload = packettest.Pattern(100, 1)
+		b := seg0.Build()
 		tuneZeroSum(b, 6)
 		p := base
-		p.payload = append(bytes.Clone(b[len(b)-100:]), pattern(50, 2)...)
+		p.Payload = append(bytes.Clone(b[len(b)-100:]), packettest.Pattern(50, 2)...)
 		h, pkt := superPacket(p, 100)
 		segs, err := splitAll(h, pkt)
 		if err != nil {
@@ -341,14 +343,14 @@ func TestSplitUDPZeroChecksum(t *testing.T) {
 
 func TestSplitNone(t *testing.T) {
 	// Partial checksum finished into the copy, input untouched.
-	p := udp6Spec(pattern(333, 8))
+	p := packettest.UDP6(packettest.Pattern(333, 8))
 	h, pkt := partialPacket(p)
 	orig := bytes.Clone(pkt)
 	segs, err := splitAll(h, pkt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(segs) != 1 || !bytes.Equal(segs[0], p.build()) {
+	if len(segs) != 1 || !bytes.Equal(segs[0], p.Build()) {
 		t.Fatal("GSONone segment is not the packet with its checksum finished")
 	}
 	if !bytes.Equal(pkt, orig) {
@@ -380,7 +382,7 @@ func TestSplitterPutErrors(t *testing.T) {
 	}
 	s.Skip() // must not panic
 
-	p := tcp4Spec(pattern(3000, 1))
+	p := packettest.TCP4(packettest.Pattern(3000, 1))
 	h, pkt := superPacket(p, 1000)
 	if err := s.Reset(h, pkt); err != nil {
 		t.Fatal(err)
@@ -402,8 +404,8 @@ func TestSplitterPutErrors(t *testing.T) {
 	if err := s.Put(seg); err != nil {
 		t.Fatal(err)
 	}
-	if got := binary.BigEndian.Uint32(seg[24:]); got != p.seq+1000 {
-		t.Fatalf("after Skip, seq %d, want %d", got, p.seq+1000)
+	if got := binary.BigEndian.Uint32(seg[24:]); got != p.Seq+1000 {
+		t.Fatalf("after Skip, seq %d, want %d", got, p.Seq+1000)
 	}
 	s.Skip()
 	if s.Next() != 0 {
@@ -421,10 +423,10 @@ func TestSplitterPutErrors(t *testing.T) {
 
 func TestSplitRejects(t *testing.T) {
 	type mut func(h *Hdr, pkt []byte) []byte
-	tcp4 := func() (Hdr, []byte) { return superPacket(tcp4Spec(pattern(3000, 1)), 1000) }
-	tcp6 := func() (Hdr, []byte) { return superPacket(tcp6Spec(pattern(3000, 1)), 1000) }
-	udp4 := func() (Hdr, []byte) { return superPacket(udp4Spec(pattern(3000, 1)), 1000) }
-	udp6 := func() (Hdr, []byte) { return superPacket(udp6Spec(pattern(3000, 1)), 1000) }
+	tcp4 := func() (Hdr, []byte) { return superPacket(packettest.TCP4(packettest.Pattern(3000, 1)), 1000) }
+	tcp6 := func() (Hdr, []byte) { return superPacket(packettest.TCP6(packettest.Pattern(3000, 1)), 1000) }
+	udp4 := func() (Hdr, []byte) { return superPacket(packettest.UDP4(packettest.Pattern(3000, 1)), 1000) }
+	udp6 := func() (Hdr, []byte) { return superPacket(packettest.UDP6(packettest.Pattern(3000, 1)), 1000) }
 	setTotal := func(pkt []byte, n int) { binary.BigEndian.PutUint16(pkt[2:], uint16(n)) }
 	cases := []struct {
 		name string
@@ -505,8 +507,8 @@ func TestSplitRejects(t *testing.T) {
 }
 
 func TestSplitAllocs(t *testing.T) {
-	h, pkt := superPacket(tcp4Spec(pattern(60000, 1)), 1448)
-	h6, pkt6 := superPacket(udp6Spec(pattern(20000, 1)), 1200)
+	h, pkt := superPacket(packettest.TCP4(packettest.Pattern(60000, 1)), 1448)
+	h6, pkt6 := superPacket(packettest.UDP6(packettest.Pattern(20000, 1)), 1200)
 	bad := Hdr{GSOType: GSOTCPv4, GSOSize: 1, Flags: FlagNeedsCsum}
 	var s Splitter
 	buf := make([]byte, 65536)
@@ -551,7 +553,7 @@ func TestSplitRejectsOversizedSegments(t *testing.T) {
 	}
 	// IPv6 payload of 65535 bytes (a 32-byte TCP header with options and
 	// 65503 bytes of data) in one GSO segment: 40 + 65535 bytes.
-	p := tcp6Spec(pattern(65535-20-len(tsOpts), 1))
+	p := packettest.TCP6(packettest.Pattern(65535-20-len(packettest.TimestampOpts), 1))
 	h, pkt := superPacket(p, 65535)
 	if err := s.Reset(h, pkt); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("IPv6 super-packet with a %d-byte segment: %v, want ErrInvalid", len(pkt), err)
