@@ -323,9 +323,11 @@ func (l *Loop) reader() {
 				l.invalid(err)
 				continue
 			}
-			rx.Commit(pkt)
+			// Counted before the commit, so that a packet the
+			// application has received is in Stats.
 			l.c.rxPackets.Add(1)
 			l.c.rxBytes.Add(uint64(n))
+			rx.Commit(pkt)
 			continue
 		}
 		if rec != nil {
@@ -400,8 +402,8 @@ func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 				}
 				l.c.rxBytes.Add(uint64(len(rec)))
 			}
-			rx.CommitBatch(recs)
 			l.c.rxPackets.Add(uint64(len(recs)))
+			rx.CommitBatch(recs)
 			if len(recs) < n {
 				return true
 			}
