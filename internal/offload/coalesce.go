@@ -73,213 +73,199 @@ func (c *Coalescer) run(pkts [][]byte) int {
 		return 1
 	}
 	p0 := pkts[0]
-	h := c.hdr[HdrLen:]
-	cp := copy(h, p0) // from here on, the first packet's headers come from h
-	b := h[:cp]
-	if cp < 1 {
+	// From here on the first packet's headers come from this private copy.
+	b := c.hdr[HdrLen:][:copy(c.hdr[HdrLen:], p0)]
+	var hd headers
+	if !c.canStartRun(&hd, b, p0) {
 		return 1
 	}
-
-	var ipLen int
-	var proto uint8
-	var src, dst []byte
-	switch b[0] >> 4 {
-	case 4:
-		if cp < 20 || b[0] != 0x45 {
-			return 1
-		}
-		if int(binary.BigEndian.Uint16(b[2:])) != len(p0) {
-			return 1
-		}
-		if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 {
-			return 1
-		}
-		if Fold(Sum(b[:20], 0)) != 0xffff {
-			return 1
-		}
-		ipLen, proto = 20, b[9]
-		src, dst = b[12:16], b[16:20]
-	case 6:
-		if cp < 40 {
-			return 1
-		}
-		if 40+int(binary.BigEndian.Uint16(b[4:])) != len(p0) {
-			return 1
-		}
-		ipLen, proto = 40, b[6]
-		src, dst = b[8:24], b[24:40]
-	default:
+	r := runState{hd: &hd, first: b, gso: len(p0) - hd.hdrLen(), merged: len(p0)}
+	r.pseudo = PseudoHeaderSum(hd.src, hd.dst, hd.proto, 0)
+	if !l4PartsChecksumValid(r.pseudo, b[hd.ipLen:hd.hdrLen()], p0[hd.hdrLen():]) {
 		return 1
 	}
-	var l4Hdr int
-	switch {
-	case proto == protoTCP && c.TCP:
-		if ipLen+20 > len(p0) {
-			return 1
-		}
-		l4Hdr = int(b[ipLen+12]>>4) * 4
-		if l4Hdr < 20 || ipLen+l4Hdr > len(p0) {
-			return 1
-		}
-		// ACK alone: a first packet with PSH would end the run at once.
-		if b[ipLen+13] != tcpACK {
-			return 1
-		}
-		if binary.BigEndian.Uint16(b[ipLen+16:]) == 0xffff {
-			// 0xffff is a valid but unusual form of a checksum whose
-			// usual form is 0; a split would write 0, so the packet is
-			// written alone, unchanged.
-			return 1
-		}
-	case proto == protoUDP && c.UDP:
-		l4Hdr = 8
-		if ipLen+8 > len(p0) {
-			return 1
-		}
-		if int(binary.BigEndian.Uint16(b[ipLen+4:])) != len(p0)-ipLen {
-			return 1
-		}
-		if binary.BigEndian.Uint16(b[ipLen+6:]) == 0 {
-			return 1
-		}
-	default:
-		return 1
+	if hd.v6 {
+		r.merged -= 40 // counted against maxMergedIPLen: the IPv6 payload length
 	}
-	hdrLen := ipLen + l4Hdr
-	gso := len(p0) - hdrLen
-	if gso <= 0 {
-		return 1
+	if hd.proto == protoTCP {
+		r.nextSeq = binary.BigEndian.Uint32(b[hd.ipLen+4:]) + uint32(r.gso)
 	}
-	pseudo := PseudoHeaderSum(src, dst, proto, 0)
-	// Verify the first packet's L4 checksum over the private header copy
-	// and the packet's payload.
-	if Fold(Sum(p0[hdrLen:], Sum(b[ipLen:hdrLen], add(pseudo, uint64(len(p0)-ipLen))))) != 0xffff {
-		return 1
-	}
-
-	// Length counted against maxMergedIPLen: the IPv4 total length or the
-	// IPv6 payload length.
-	merged := len(p0)
-	if ipLen == 40 {
-		merged -= 40
-	}
-	var nextSeq uint32
-	if proto == protoTCP {
-		nextSeq = binary.BigEndian.Uint32(b[ipLen+4:]) + uint32(gso)
-	}
-	var psh bool
 	k := 1
-	for k < len(pkts) && k < MaxRun {
-		p := pkts[k]
-		if len(p) <= hdrLen {
-			break
-		}
-		pay := len(p) - hdrLen
-		if pay > gso || merged+pay > maxMergedIPLen {
-			break
-		}
-		// IP header: everything but lengths, ID and checksum as the first's.
-		if ipLen == 20 {
-			if !bytes.Equal(p[0:2], b[0:2]) || !bytes.Equal(p[6:10], b[6:10]) || !bytes.Equal(p[12:20], b[12:20]) {
-				break
-			}
-			if int(binary.BigEndian.Uint16(p[2:])) != len(p) {
-				break
-			}
-			if Fold(Sum(p[:20], 0)) != 0xffff {
-				break
-			}
-		} else {
-			if !bytes.Equal(p[0:4], b[0:4]) || !bytes.Equal(p[6:40], b[6:40]) {
-				break
-			}
-			if 40+int(binary.BigEndian.Uint16(p[4:])) != len(p) {
-				break
-			}
-		}
-		t := p[ipLen:]
-		u := b[ipLen:hdrLen]
-		if proto == protoTCP {
-			// Ports; ack, data offset; window; urgent pointer and options.
-			if !bytes.Equal(t[0:4], u[0:4]) || !bytes.Equal(t[8:13], u[8:13]) ||
-				!bytes.Equal(t[14:16], u[14:16]) || !bytes.Equal(t[18:l4Hdr], u[18:l4Hdr]) {
-				break
-			}
-			flags := t[13]
-			if flags&^tcpPSH != tcpACK {
-				break
-			}
-			if binary.BigEndian.Uint32(t[4:]) != nextSeq {
-				break
-			}
-			if binary.BigEndian.Uint16(t[16:]) == 0xffff {
-				break
-			}
-			if Fold(Sum(t, add(pseudo, uint64(len(t))))) != 0xffff {
-				break
-			}
-			nextSeq += uint32(pay)
-			psh = flags&tcpPSH != 0
-		} else {
-			if !bytes.Equal(t[0:4], u[0:4]) {
-				break
-			}
-			if int(binary.BigEndian.Uint16(t[4:])) != len(t) {
-				break
-			}
-			if binary.BigEndian.Uint16(t[6:]) == 0 {
-				break
-			}
-			if Fold(Sum(t, add(pseudo, uint64(len(t))))) != 0xffff {
-				break
-			}
-		}
-		c.vec[k+1] = p[hdrLen:]
-		merged += pay
+	for k < len(pkts) && k < MaxRun && r.canAppend(pkts[k]) {
+		c.vec[k+1] = pkts[k][hd.hdrLen():]
 		k++
-		if pay < gso || psh {
+		if r.ended {
 			break
 		}
 	}
 	if k < 2 {
 		return 1
 	}
+	c.writeMergedHeader(&r)
+	c.vec[1] = p0[hd.hdrLen():]
+	return k
+}
 
-	// Rewrite the first packet's headers for the merged write.
-	l4len := merged
-	if ipLen == 20 {
+// runState is a run being built: the first packet's headers and what the
+// next packet must continue.
+type runState struct {
+	hd      *headers
+	first   []byte // the first packet's headers (Coalescer's copy)
+	pseudo  uint64 // pseudo-header sum without length
+	gso     int    // payload bytes of the first packet, the most any other may have
+	merged  int    // IPv4 total length or IPv6 payload length of the run so far
+	nextSeq uint32 // TCP: the sequence number the next packet must have
+	psh     bool   // TCP: the last packet has PSH
+	ended   bool   // the last packet must be the last of the run
+}
+
+// canStartRun parses the first packet's headers (b, a copy of p0's first
+// bytes) into hd and reports whether p0 can start a run: a well-formed IPv4
+// packet without options or IPv6 packet without extension headers, of a
+// protocol c merges, with a payload, and whose L4 header allows merging.
+func (c *Coalescer) canStartRun(hd *headers, b, p0 []byte) bool {
+	if hd.parseIP(b, len(p0)) != nil || !hd.v6 && hd.ipLen != 20 {
+		return false
+	}
+	if !(hd.proto == protoTCP && c.TCP || hd.proto == protoUDP && c.UDP) {
+		return false
+	}
+	if hd.parseL4(b, len(p0)) != nil || len(p0) <= hd.hdrLen() {
+		return false
+	}
+	l4 := b[hd.ipLen:hd.hdrLen()]
+	if hd.proto == protoTCP && !tcpCanStartRun(l4) ||
+		hd.proto == protoUDP && !(udpLengthMatches(l4, len(p0)-hd.ipLen) && !udpChecksumAbsent(l4)) {
+		return false
+	}
+	// The checksum last: the cheap checks turn most packets away.
+	return hd.v6 || ipv4HeaderValid(b[:20])
+}
+
+// tcpCanStartRun reports whether a TCP header can start a run: ACK alone
+// (a first packet with PSH would end the run at once), and a checksum
+// that a split would write back the same.
+func tcpCanStartRun(tcp []byte) bool {
+	return tcp[13] == tcpACK && !tcpChecksumUnusual(tcp)
+}
+
+// tcpChecksumUnusual reports a TCP checksum of 0xffff: a valid but unusual
+// form of the checksum whose usual form is 0. A split would write 0, so
+// such a packet is written alone, unchanged.
+func tcpChecksumUnusual(tcp []byte) bool { return binary.BigEndian.Uint16(tcp[16:]) == 0xffff }
+
+// udpLengthMatches reports whether a UDP header's length is l4len.
+func udpLengthMatches(udp []byte, l4len int) bool {
+	return int(binary.BigEndian.Uint16(udp[4:])) == l4len
+}
+
+// udpChecksumAbsent reports a UDP datagram sent without a checksum, which
+// cannot be verified and so is not merged.
+func udpChecksumAbsent(udp []byte) bool { return binary.BigEndian.Uint16(udp[6:]) == 0 }
+
+// l4PartsChecksumValid is l4ChecksumValid for an L4 header and its payload
+// held apart.
+func l4PartsChecksumValid(pseudo uint64, hdr, payload []byte) bool {
+	return Fold(Sum(payload, Sum(hdr, add(pseudo, uint64(len(hdr)+len(payload)))))) == 0xffff
+}
+
+// canAppend reports whether p continues the run, and if so accounts for
+// it.
+func (r *runState) canAppend(p []byte) bool {
+	hd := r.hd
+	pay := len(p) - hd.hdrLen()
+	if pay <= 0 || pay > r.gso || r.merged+pay > maxMergedIPLen {
+		return false
+	}
+	if hd.v6 && !ipv6HeadersCanCoalesce(p, r.first) || !hd.v6 && !ipv4HeadersCanCoalesce(p, r.first) {
+		return false
+	}
+	t, u := p[hd.ipLen:], r.first[hd.ipLen:hd.hdrLen()]
+	if hd.proto == protoTCP {
+		if !tcpPacketsCanCoalesce(t, u, r.nextSeq) {
+			return false
+		}
+	} else if !udpPacketsCanCoalesce(t, u) {
+		return false
+	}
+	if !l4ChecksumValid(r.pseudo, t) {
+		return false
+	}
+	r.merged += pay
+	if hd.proto == protoTCP {
+		r.nextSeq += uint32(pay)
+		r.psh = t[13]&tcpPSH != 0
+	}
+	// A shorter packet, or PSH, ends the run.
+	r.ended = pay < r.gso || r.psh
+	return true
+}
+
+// ipv4HeadersCanCoalesce reports whether p's IPv4 header is the first's
+// (b) in everything but total length, ID and checksum, with a total length
+// that is p's and a checksum that verifies.
+func ipv4HeadersCanCoalesce(p, b []byte) bool {
+	be := binary.BigEndian
+	return be.Uint16(p[0:]) == be.Uint16(b[0:]) && be.Uint32(p[6:]) == be.Uint32(b[6:]) && be.Uint64(p[12:]) == be.Uint64(b[12:]) &&
+		int(be.Uint16(p[2:])) == len(p) && ipv4HeaderValid(p[:20])
+}
+
+// ipv6HeadersCanCoalesce reports whether p's IPv6 header is the first's
+// (b) in everything but payload length, with a payload length that is p's.
+func ipv6HeadersCanCoalesce(p, b []byte) bool {
+	return bytes.Equal(p[0:4], b[0:4]) && bytes.Equal(p[6:40], b[6:40]) &&
+		40+int(binary.BigEndian.Uint16(p[4:])) == len(p)
+}
+
+// tcpPacketsCanCoalesce reports whether TCP segment t (header and payload)
+// continues the run whose first header is u: the same ports, ACK number,
+// data offset, window, urgent pointer and options, ACK alone or with PSH,
+// sequence number nextSeq, and a usual checksum.
+func tcpPacketsCanCoalesce(t, u []byte, nextSeq uint32) bool {
+	be := binary.BigEndian
+	return be.Uint32(t[0:]) == be.Uint32(u[0:]) && be.Uint32(t[8:]) == be.Uint32(u[8:]) && t[12] == u[12] &&
+		be.Uint16(t[14:]) == be.Uint16(u[14:]) && bytes.Equal(t[18:len(u)], u[18:]) &&
+		t[13]&^tcpPSH == tcpACK && be.Uint32(t[4:]) == nextSeq && !tcpChecksumUnusual(t)
+}
+
+// udpPacketsCanCoalesce reports whether UDP datagram t (header and
+// payload) continues the run whose first header is u: the same ports, a
+// length that is t's, and a checksum.
+func udpPacketsCanCoalesce(t, u []byte) bool {
+	return binary.BigEndian.Uint32(t[0:]) == binary.BigEndian.Uint32(u[0:]) && udpLengthMatches(t, len(t)) && !udpChecksumAbsent(t)
+}
+
+// writeMergedHeader rewrites the first packet's headers in c.hdr for the
+// merged write of run r, with the virtio_net_hdr before them, and sets
+// c.vec[0] to both.
+func (c *Coalescer) writeMergedHeader(r *runState) {
+	hd, b := r.hd, r.first
+	ip := hd.ipLen
+	l4len := r.merged
+	if hd.v6 {
+		binary.BigEndian.PutUint16(b[4:], uint16(r.merged))
+	} else {
 		l4len -= 20
-		binary.BigEndian.PutUint16(b[2:], uint16(merged))
+		binary.BigEndian.PutUint16(b[2:], uint16(r.merged))
 		b[10], b[11] = 0, 0
 		binary.BigEndian.PutUint16(b[10:], ^Fold(Sum(b[:20], 0)))
-	} else {
-		binary.BigEndian.PutUint16(b[4:], uint16(merged))
 	}
-	vh := Hdr{
-		Flags:     FlagNeedsCsum,
-		HdrLen:    uint16(hdrLen),
-		GSOSize:   uint16(gso),
-		CsumStart: uint16(ipLen),
-	}
-	partial := Fold(add(pseudo, uint64(l4len)))
-	if proto == protoTCP {
-		if psh {
-			b[ipLen+13] |= tcpPSH
+	vh := Hdr{Flags: FlagNeedsCsum, HdrLen: uint16(hd.hdrLen()), GSOSize: uint16(r.gso), CsumStart: uint16(ip)}
+	partial := Fold(add(r.pseudo, uint64(l4len)))
+	if hd.proto == protoTCP {
+		if r.psh {
+			b[ip+13] |= tcpPSH
 		}
-		binary.BigEndian.PutUint16(b[ipLen+16:], partial)
-		vh.CsumOffset = 16
-		vh.GSOType = GSOTCPv4
-		if ipLen == 40 {
+		binary.BigEndian.PutUint16(b[ip+16:], partial)
+		vh.CsumOffset, vh.GSOType = 16, GSOTCPv4
+		if hd.v6 {
 			vh.GSOType = GSOTCPv6
 		}
 	} else {
-		binary.BigEndian.PutUint16(b[ipLen+4:], uint16(l4len))
-		binary.BigEndian.PutUint16(b[ipLen+6:], partial)
-		vh.CsumOffset = 6
-		vh.GSOType = GSOUDPL4
+		binary.BigEndian.PutUint16(b[ip+4:], uint16(l4len))
+		binary.BigEndian.PutUint16(b[ip+6:], partial)
+		vh.CsumOffset, vh.GSOType = 6, GSOUDPL4
 	}
 	vh.Encode(c.hdr[:HdrLen])
-	c.vec[0] = c.hdr[:HdrLen+hdrLen]
-	c.vec[1] = p0[hdrLen:]
-	return k
+	c.vec[0] = c.hdr[:HdrLen+hd.hdrLen()]
 }

@@ -60,154 +60,128 @@ func (s *Splitter) Reset(h Hdr, pkt []byte) error {
 	if len(pkt) == 0 {
 		return invalidError("empty packet")
 	}
-
-	var proto uint8
-	var wantVersion byte // 0: either
-	typ := h.GSOType
-	switch typ &^ GSOECN {
-	case GSONone:
-		if typ != GSONone {
-			return invalidError("ECN flag without a GSO type")
-		}
-		if h.Flags&FlagNeedsCsum != 0 && int(h.CsumStart)+int(h.CsumOffset)+2 > len(pkt) {
-			return invalidError("checksum start/offset outside the packet")
-		}
-		if len(pkt) > MaxSegment {
-			return invalidError("packet longer than MaxSegment")
-		}
-		s.vh = h
-		s.pkt = pkt
-		s.kind = kindNone
-		s.nseg = 1
-		return nil
-	case GSOTCPv4:
-		proto, wantVersion = protoTCP, 4
-	case GSOTCPv6:
-		proto, wantVersion = protoTCP, 6
-	case GSOUDPL4:
-		if typ != GSOUDPL4 {
-			return invalidError("ECN flag on a UDP GSO type")
-		}
-		proto = protoUDP
-	case GSOUDP:
-		return invalidError("UFO (GSO type 3) was not negotiated")
-	default:
-		return invalidError("unknown GSO type")
+	if h.GSOType == GSONone {
+		return s.resetPlain(h, pkt)
 	}
-	if h.GSOSize == 0 {
-		return invalidError("GSO size is zero")
+	proto, version, err := gsoProtocol(h)
+	if err != nil {
+		return err
 	}
-	if h.Flags&FlagNeedsCsum == 0 {
-		return invalidError("GSO packet without FlagNeedsCsum")
-	}
-
 	// Work on a private copy of the headers: every field below is read from
 	// it, so the values checked are the values used.
-	n := copy(s.hdr[:], pkt)
-	b := s.hdr[:n]
-	version := b[0] >> 4
-	if wantVersion != 0 && version != wantVersion {
+	b := s.hdr[:copy(s.hdr[:], pkt)]
+	if version != 0 && b[0]>>4 != version {
 		return invalidError("IP version does not match the GSO type")
 	}
-	var ipLen int
-	var src, dst []byte
-	switch version {
-	case 4:
-		if n < 20 {
-			return invalidError("IPv4 header truncated")
+	var hd headers
+	err = hd.parseIP(b, len(pkt))
+	if err == nil {
+		err = gsoHeadersFit(h, &hd, proto, b, len(pkt))
+	}
+	if err != nil {
+		return err
+	}
+	s.setSegments(h, &hd, b, pkt)
+	return nil
+}
+
+// resetPlain prepares a packet without GSO: one segment.
+func (s *Splitter) resetPlain(h Hdr, pkt []byte) error {
+	if h.Flags&FlagNeedsCsum != 0 && int(h.CsumStart)+int(h.CsumOffset)+2 > len(pkt) {
+		return invalidError("checksum start/offset outside the packet")
+	}
+	if len(pkt) > MaxSegment {
+		return invalidError("packet longer than MaxSegment")
+	}
+	s.vh = h
+	s.pkt = pkt
+	s.kind = kindNone
+	s.nseg = 1
+	return nil
+}
+
+// gsoProtocol returns the L4 protocol and IP version h's GSO type stands
+// for, and checks the rest of h a GSO packet needs.
+func gsoProtocol(h Hdr) (proto uint8, version byte, err error) {
+	switch h.GSOType &^ GSOECN {
+	case GSONone:
+		return 0, 0, invalidError("ECN flag without a GSO type")
+	case GSOTCPv4:
+		proto, version = protoTCP, 4
+	case GSOTCPv6:
+		proto, version = protoTCP, 6
+	case GSOUDPL4:
+		if h.GSOType != GSOUDPL4 {
+			return 0, 0, invalidError("ECN flag on a UDP GSO type")
 		}
-		ipLen = int(b[0]&0x0f) * 4
-		if ipLen < 20 {
-			return invalidError("IPv4 header length below 20")
-		}
-		if ipLen > len(pkt) {
-			return invalidError("IPv4 header truncated")
-		}
-		total := int(binary.BigEndian.Uint16(b[2:]))
-		if total > len(pkt) {
-			return invalidError("IPv4 total length exceeds the packet")
-		}
-		if total < len(pkt) {
-			return invalidError("IPv4 total length shorter than the packet")
-		}
-		if binary.BigEndian.Uint16(b[6:])&0x3fff != 0 {
-			return invalidError("IPv4 fragment")
-		}
-		if b[9] != proto {
-			return invalidError("IPv4 protocol does not match the GSO type")
-		}
-		src, dst = b[12:16], b[16:20]
-		s.id = binary.BigEndian.Uint16(b[4:])
-		s.v6 = false
-	case 6:
-		if n < 40 {
-			return invalidError("IPv6 header truncated")
-		}
-		ipLen = 40
-		plen := int(binary.BigEndian.Uint16(b[4:]))
-		if 40+plen > len(pkt) {
-			return invalidError("IPv6 payload length exceeds the packet")
-		}
-		if 40+plen < len(pkt) {
-			return invalidError("IPv6 payload length shorter than the packet")
-		}
-		if b[6] != proto {
+		// USO carries IPv4 or IPv6: the header says which.
+		proto, version = protoUDP, 0
+	case GSOUDP:
+		return 0, 0, invalidError("UFO (GSO type 3) was not negotiated")
+	default:
+		return 0, 0, invalidError("unknown GSO type")
+	}
+	if h.GSOSize == 0 {
+		return 0, 0, invalidError("GSO size is zero")
+	}
+	if h.Flags&FlagNeedsCsum == 0 {
+		return 0, 0, invalidError("GSO packet without FlagNeedsCsum")
+	}
+	return proto, version, nil
+}
+
+// gsoHeadersFit checks the super-packet's headers against h: the protocol
+// of the GSO type, the checksum offsets of that protocol at the end of the
+// IP header, a payload, and segments a record can carry. It fills hd's L4
+// header length.
+func gsoHeadersFit(h Hdr, hd *headers, proto uint8, b []byte, pktLen int) error {
+	if hd.proto != proto {
+		if hd.v6 {
 			return invalidError("IPv6 next header is not the GSO type's protocol (extension headers are not supported)")
 		}
-		src, dst = b[8:24], b[24:40]
-		s.v6 = true
-	default:
-		return invalidError("not an IPv4 or IPv6 packet")
+		return invalidError("IPv4 protocol does not match the GSO type")
 	}
-	if int(h.CsumStart) != ipLen {
+	if int(h.CsumStart) != hd.ipLen {
 		return invalidError("checksum start is not the end of the IP header")
 	}
-
-	var hdrLen int
-	if proto == protoTCP {
-		if h.CsumOffset != 16 {
-			return invalidError("checksum offset is not TCP's (16)")
-		}
-		if ipLen+20 > len(pkt) {
-			return invalidError("TCP header truncated")
-		}
-		doff := int(b[ipLen+12]>>4) * 4
-		if doff < 20 {
-			return invalidError("TCP data offset below 5")
-		}
-		hdrLen = ipLen + doff
-		if hdrLen > len(pkt) {
-			return invalidError("TCP header truncated")
-		}
-		s.seq = binary.BigEndian.Uint32(b[ipLen+4:])
-		s.flags = b[ipLen+13]
-		s.kind = kindTCP
-	} else {
-		if h.CsumOffset != 6 {
-			return invalidError("checksum offset is not UDP's (6)")
-		}
-		hdrLen = ipLen + 8
-		if hdrLen > len(pkt) {
-			return invalidError("UDP header truncated")
-		}
-		s.kind = kindUDP
+	if proto == protoTCP && h.CsumOffset != 16 {
+		return invalidError("checksum offset is not TCP's (16)")
 	}
-	payload := len(pkt) - hdrLen
+	if proto == protoUDP && h.CsumOffset != 6 {
+		return invalidError("checksum offset is not UDP's (6)")
+	}
+	if err := hd.parseL4(b, pktLen); err != nil {
+		return err
+	}
+	payload := pktLen - hd.hdrLen()
 	if payload == 0 {
-		s.kind = kindEmpty
 		return invalidError("GSO packet without payload")
 	}
-	if hdrLen+min(int(h.GSOSize), payload) > MaxSegment {
-		s.kind = kindEmpty
+	if hd.hdrLen()+min(int(h.GSOSize), payload) > MaxSegment {
 		return invalidError("segments longer than MaxSegment")
 	}
-	s.pseudo = PseudoHeaderSum(src, dst, proto, 0)
-	s.ipLen = ipLen
-	s.hdrLen = hdrLen
-	s.gso = int(h.GSOSize)
-	s.payload = pkt[hdrLen:]
-	s.nseg = (payload + s.gso - 1) / s.gso
 	return nil
+}
+
+// setSegments records what Put needs of a super-packet whose headers
+// passed the checks.
+func (s *Splitter) setSegments(h Hdr, hd *headers, b, pkt []byte) {
+	s.kind = kindUDP
+	if hd.proto == protoTCP {
+		s.kind = kindTCP
+		s.seq = binary.BigEndian.Uint32(b[hd.ipLen+4:])
+		s.flags = b[hd.ipLen+13]
+	}
+	s.v6 = hd.v6
+	if !hd.v6 {
+		s.id = binary.BigEndian.Uint16(b[4:])
+	}
+	s.pseudo = PseudoHeaderSum(hd.src, hd.dst, hd.proto, 0)
+	s.ipLen = hd.ipLen
+	s.hdrLen = hd.hdrLen()
+	s.gso = int(h.GSOSize)
+	s.payload = pkt[s.hdrLen:]
+	s.nseg = (len(s.payload) + s.gso - 1) / s.gso
 }
 
 // Segments returns how many segments the current packet splits into (0
@@ -274,43 +248,53 @@ func (s *Splitter) Put(dst []byte) error {
 		return nil
 	}
 
-	i := s.idx
+	s.putSegment(dst)
+	s.idx++
+	return nil
+}
+
+// putSegment writes segment s.idx of a super-packet into dst, which has its
+// length: the headers with this segment's lengths, IPv4 ID, TCP sequence
+// number and flags, and checksums, then its part of the payload.
+func (s *Splitter) putSegment(dst []byte) {
+	i, ip := s.idx, s.ipLen
 	off := i * s.gso
-	chunk := n - s.hdrLen
-	ip := s.ipLen
 	copy(dst[:s.hdrLen], s.hdr[:s.hdrLen])
-	copy(dst[s.hdrLen:], s.payload[off:off+chunk])
-	l4len := n - ip
+	copy(dst[s.hdrLen:], s.payload[off:off+len(dst)-s.hdrLen])
+	l4len := len(dst) - ip
 	if s.v6 {
 		binary.BigEndian.PutUint16(dst[4:], uint16(l4len))
 	} else {
-		binary.BigEndian.PutUint16(dst[2:], uint16(n))
+		binary.BigEndian.PutUint16(dst[2:], uint16(len(dst)))
 		binary.BigEndian.PutUint16(dst[4:], s.id+uint16(i))
 		dst[10], dst[11] = 0, 0
 		binary.BigEndian.PutUint16(dst[10:], ^Fold(Sum(dst[:ip], 0)))
 	}
 	acc := add(s.pseudo, uint64(l4len))
-	if s.kind == kindTCP {
-		binary.BigEndian.PutUint32(dst[ip+4:], s.seq+uint32(off))
-		f := s.flags
-		if i != 0 {
-			f &^= tcpCWR
-		}
-		if i != s.nseg-1 {
-			f &^= tcpFIN | tcpPSH
-		}
-		dst[ip+13] = f
-		dst[ip+16], dst[ip+17] = 0, 0
-		binary.BigEndian.PutUint16(dst[ip+16:], ^Fold(Sum(dst[ip:], acc)))
-	} else {
+	if s.kind == kindUDP {
 		binary.BigEndian.PutUint16(dst[ip+4:], uint16(l4len))
 		dst[ip+6], dst[ip+7] = 0, 0
 		c := ^Fold(Sum(dst[ip:], acc))
 		if c == 0 {
-			c = 0xffff
+			c = 0xffff // zero would mean "no checksum"
 		}
 		binary.BigEndian.PutUint16(dst[ip+6:], c)
+		return
 	}
-	s.idx++
-	return nil
+	binary.BigEndian.PutUint32(dst[ip+4:], s.seq+uint32(off))
+	dst[ip+13] = segmentFlags(s.flags, i == 0, i == s.nseg-1)
+	dst[ip+16], dst[ip+17] = 0, 0
+	binary.BigEndian.PutUint16(dst[ip+16:], ^Fold(Sum(dst[ip:], acc)))
+}
+
+// segmentFlags are the TCP flags of one segment of a super-packet with
+// flags f: CWR only on the first, FIN and PSH only on the last.
+func segmentFlags(f uint8, first, last bool) uint8 {
+	if !first {
+		f &^= tcpCWR
+	}
+	if !last {
+		f &^= tcpFIN | tcpPSH
+	}
+	return f
 }
