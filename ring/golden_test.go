@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"unsafe"
 )
 
 const (
@@ -40,7 +39,7 @@ func goldBytes(b []byte, off uint32, p []byte) { copy(b[goldData+off:], p) }
 
 // goldAddr reports whether pkt starts at byte at of mem.
 func goldAddr(mem []byte, at uint32, pkt []byte) bool {
-	return unsafe.SliceData(pkt) == &mem[at]
+	return sameStart(pkt, mem[at:])
 }
 
 func goldPayload(i, n int) []byte {
