@@ -182,7 +182,7 @@ func (a *Adapter) StartSession(capacity uint32) (*Session, error) {
 	if a.session != nil && !a.session.ended() {
 		return nil, fmt.Errorf("ringtun: %s: %w", a.Name(), ErrAlreadyInitialized)
 	}
-	att, err := a.c.AttachSession()
+	att, err := a.c.AttachSession(capacity)
 	if err != nil {
 		return nil, err
 	}

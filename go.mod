@@ -3,6 +3,7 @@ module github.com/ringtun/ringtun
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/jsimonetti/rtnetlink/v2 v2.3.0
 	github.com/mdlayher/netlink v1.9.0
 	golang.org/x/sys v0.50.0

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,12 @@ var childRoles = map[string]func() error{
 	"list":   roleList,
 	"unpriv": roleUnprivileged,
 	"squat":  roleSquat,
+	// daemon_linux_test.go
+	"daemon":    roleDaemon,
+	"pair":      rolePair,
+	"refusals":  roleRefusals,
+	"echo":      roleEcho,
+	"uninstall": roleUninstall,
 }
 
 // runChildRole is TestMain's entry for a child.
@@ -55,6 +62,16 @@ func runChildRole(role string) int {
 	if fn == nil {
 		fmt.Fprintf(os.Stderr, "child: unknown role %q\n", role)
 		return 2
+	}
+	if s := os.Getenv("RT_UID"); s != "" && s != "0" {
+		uid, err := strconv.Atoi(s)
+		if err == nil {
+			err = errors.Join(syscall.Setgroups(nil), syscall.Setgid(uid), syscall.Setuid(uid))
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "child: dropping to uid %s: %v\n", s, err)
+			return 2
+		}
 	}
 	time.AfterFunc(childLifetime, func() {
 		fmt.Fprintf(os.Stderr, "child %s: still running after %v, exiting\n", role, childLifetime)
@@ -334,7 +351,7 @@ func exchangeEcho4Payload(s *Session, local, peer netip.Addr, id, seq uint16, pa
 
 // roleChild is a running child process.
 type roleChild struct {
-	t      *testing.T
+	t      testing.TB
 	role   string
 	cmd    *exec.Cmd
 	stdin  *os.File
@@ -364,12 +381,19 @@ func (b *syncBuffer) String() string {
 
 // startRoleChild starts a child running role in ns, with env added to its
 // environment. The child is killed, if still running, when the test ends.
-func startRoleChild(t *testing.T, ns *netns.NS, role string, env ...string) *roleChild {
+func startRoleChild(t testing.TB, ns *netns.NS, role string, env ...string) *roleChild {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRoleChildOf(t, ns, exe, role, env...)
+}
+
+// startRoleChildOf is startRoleChild with another build of the test
+// binary, exe (a 32-bit one, say).
+func startRoleChildOf(t testing.TB, ns *netns.NS, exe, role string, env ...string) *roleChild {
+	t.Helper()
 	c := &roleChild{t: t, role: role, lines: make(chan string, 16), exited: make(chan struct{})}
 	c.cmd = exec.Command(exe, "-test.run=^"+t.Name()+"$", "-test.count=1")
 	// The race detector's runtime sleeps a second at exit unless told

@@ -29,6 +29,15 @@
 // non-persistent adapter wherever it is; Uninstall deletes adapters that
 // have no session.
 //
+// # Without privilege: ringtund
+//
+// A process without CAP_NET_ADMIN gets its adapters from the ringtund
+// daemon (cmd/ringtund, package broker) when one listens at
+// /run/ringtun/ringtund.sock; RINGTUN_DAEMON (DaemonEnv) can force a
+// socket, or "off" to force in-process. The daemon checks its policy,
+// manages the adapters and passes the process the session's TUN queue:
+// packets never cross the daemon, and every call works as in-process.
+//
 // On other platforms the package builds, and every constructor fails with
 // ErrNotSupported.
 package ringtun
@@ -54,7 +63,7 @@ const (
 )
 
 // Version is the version RunningVersion reports: (major<<16)|minor.
-const Version = 0<<16 | 1
+const Version = control.Version
 
 // DefaultTunnelType is the tunnel type of an adapter created with an empty
 // one.

@@ -32,6 +32,7 @@ type Session struct {
 	readWait uintptr // ReadWaitEvent's handle
 	loop     *driver.Loop
 	off      offloads  // what the driver was allowed to use
+	release  func()    // tells the control plane the session ended; may be nil
 	calls    callGuard // frees the region when the session has ended and no call is in it
 
 	endOnce sync.Once
@@ -109,6 +110,9 @@ func (s *Session) End() {
 	s.done.Store(true)
 	s.endOnce.Do(func() {
 		s.loop.Stop()
+		if s.release != nil {
+			s.release()
+		}
 		s.rx.Terminate()
 		s.tx.Terminate()
 		s.calls.end()

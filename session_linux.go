@@ -64,21 +64,27 @@ func (r *region) close() {
 // then the driver's half over the queue.
 func assembleSession(att *control.Attached, capacity uint32) (*Session, error) {
 	q, name := att.Queue, att.Name
+	fail := func() {
+		q.Close()
+		if att.Release != nil {
+			att.Release()
+		}
+	}
 	off, err := negotiateOffloads(q)
 	if err != nil {
-		q.Close()
+		fail()
 		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
 	}
 	reg, err := newRegion(name, capacity)
 	if err != nil {
-		q.Close()
+		fail()
 		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
 	}
 	s := newSession(name, reg.rx, reg.tx, reg.readWait, uintptr(reg.readWait.Fd()), func() { reg.mem.Close() })
 	// The eventfd may be in a poll set of the application's until it
 	// drops the Session; the ring memory goes when the session ends (End).
 	runtime.AddCleanup(s, func(e *ring.EventFD) { e.Close() }, reg.readWait)
-	s.off = off
+	s.off, s.release = off, att.Release
 	startDriver(s, q, reg, att.MTU, off)
 	logf(LogInfo, "%s: session started, rings of %d KiB; offloads %s, merged writes: TCP %v, UDP %v",
 		name, capacity/1024, off.kernel, off.tcp, off.udp)

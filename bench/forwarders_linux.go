@@ -58,7 +58,10 @@ func forwarderMain(o options) int {
 		io.Copy(io.Discard, os.Stdin) // the harness closes it to stop us, or dies
 		stop()
 	}()
-	prefix := map[string]string{cRingtun: "ringtun", cWireguard: "wggo", cPlain: "plain"}[o.role]
+	if o.role == roleDaemon {
+		return daemonMain(o)
+	}
+	prefix := map[string]string{cRingtun: "ringtun", cBrokered: "brokered", cWireguard: "wggo", cPlain: "plain"}[o.role]
 	if prefix == "" {
 		log.Printf("unknown role %q", o.role)
 		return 2
@@ -71,6 +74,8 @@ func forwarderMain(o options) int {
 	switch o.role {
 	case cRingtun:
 		err = forwardRingtun(ctx, sides, uint32(o.capacity))
+	case cBrokered:
+		err = forwardBrokered(ctx, sides, uint32(o.capacity))
 	case cWireguard:
 		err = forwardWireguard(ctx, sides)
 	case cPlain:
@@ -149,6 +154,15 @@ func ipConfigure(sd side) error {
 // forwardRingtun forwards between two ringtun adapters with the public
 // Session API, as an application would.
 func forwardRingtun(ctx context.Context, sides [2]side, capacity uint32) error {
+	return forwardRingtunVia(ctx, sides, capacity, func(i int, fn func() error) error { return inNS(sides[i].ns, fn) })
+}
+
+// contextLike is the context forwarders run under.
+type contextLike = context.Context
+
+// forwardRingtunVia is forwardRingtun with a way to act on side i's
+// adapter: in its namespace, or through its daemon.
+func forwardRingtunVia(ctx context.Context, sides [2]side, capacity uint32, at func(i int, fn func() error) error) error {
 	ringtun.SetLogger(func(level ringtun.LogLevel, t time.Time, msg string) {
 		log.Printf("ringtun %s: %s", level, msg)
 	})
@@ -158,14 +172,14 @@ func forwardRingtun(ctx context.Context, sides [2]side, capacity uint32) error {
 		for i, a := range adapters {
 			if a != nil {
 				// Close deletes the interface, by netlink in its namespace.
-				if err := inNS(sides[i].ns, a.Close); err != nil {
+				if err := at(i, a.Close); err != nil {
 					log.Print(err)
 				}
 			}
 		}
 	}()
 	for i, sd := range sides {
-		err := inNS(sd.ns, func() error {
+		err := at(i, func() error {
 			a, err := ringtun.CreateAdapterWithOptions(sd.name, "bench", ringtun.AdapterOptions{
 				Config: &ringtun.Config{
 					Addresses: []netip.Prefix{netip.MustParsePrefix(sd.addr)},

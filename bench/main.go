@@ -49,8 +49,9 @@ type options struct {
 	tests      string // comma-separated measurements to run
 	cpuprofile string // directory for the forwarders' CPU profiles
 
-	role        string // internal: run as a forwarder child
-	profileFile string // internal: the forwarder child's CPU profile
+	role                       string // internal: run as a forwarder child
+	daemonSocket, daemonPolicy string // internal: the ringtund child's socket and policy
+	profileFile                string // internal: the forwarder child's CPU profile
 }
 
 func main() {
@@ -61,7 +62,7 @@ func main() {
 	flag.DurationVar(&o.interval, "ping-interval", 10*time.Millisecond, "interval between pings")
 	flag.BoolVar(&o.smoke, "smoke", false, "quick check for CI: 1 round, 1-second iperf3 runs, 20 pings; results go to a temporary directory unless -out is given")
 	flag.StringVar(&o.out, "out", "", "directory for RESULTS.md and results.svg (default: bench/ when run from the repository root)")
-	flag.StringVar(&o.contenders, "contenders", "ringtun,wireguard-go,plain,veth", "comma-separated contenders to run")
+	flag.StringVar(&o.contenders, "contenders", "ringtun,ringtun-brokered,wireguard-go,plain,veth", "comma-separated contenders to run")
 	flag.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (0: computed from the other flags)")
 	flag.BoolVar(&o.noInstall, "no-install", false, "fail instead of installing missing tools (iperf3, iproute2, ping) with apt-get")
 	flag.UintVar(&o.capacity, "ring-capacity", 0x100000, "ringtun session ring capacity in bytes")
@@ -69,6 +70,8 @@ func main() {
 	flag.StringVar(&o.tests, "tests", "ping,tcp1,tcp4,udp", "comma-separated measurements to run: ping, tcp1, tcp4, udp")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "directory for a Go CPU profile of every forwarder process, over its whole life: DIR/CONTENDER-roundN.pprof")
 	flag.StringVar(&o.role, "role", "", "internal: run as the forwarder of a contender")
+	flag.StringVar(&o.daemonSocket, "daemon-socket", "", "internal: the socket of a ringtund child")
+	flag.StringVar(&o.daemonPolicy, "daemon-policy", "", "internal: the policy of a ringtund child")
 	flag.StringVar(&o.profileFile, "profile-file", "", "internal: the forwarder's CPU profile file")
 	flag.Parse()
 	if flag.NArg() != 0 {

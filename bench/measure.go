@@ -15,12 +15,13 @@ import (
 // The contenders, in the order of the tables.
 const (
 	cRingtun   = "ringtun"
+	cBrokered  = "ringtun-brokered"
 	cWireguard = "wireguard-go"
 	cPlain     = "plain"
 	cVeth      = "veth"
 )
 
-var allContenders = []string{cRingtun, cWireguard, cPlain, cVeth}
+var allContenders = []string{cRingtun, cBrokered, cWireguard, cPlain, cVeth}
 
 // The measurements, in the order they run (-tests).
 const (
@@ -54,6 +55,7 @@ func parseTests(list string) (map[string]bool, error) {
 // contenderNote describes each contender in the report.
 var contenderNote = map[string]string{
 	cRingtun:   "two ringtun adapters, forwarded with the public Session API's batch calls (ReceivePackets → AllocateSendPackets+copy+SendPackets → ReleaseReceivePackets, Wait when empty), one goroutine per direction; driver with offloads (GSO split, GRO-style merging, writev from ring memory), 1 MiB rings",
+	cBrokered:  "the ringtun forwarder run as an unprivileged user (uid 65534), its adapters made by one ringtund per namespace and its sessions on the TUN queues they pass it",
 	cWireguard: "two golang.zx2c4.com/wireguard/tun devices (IFF_VNET_HDR, TSO/USO offloads, batched Read/Write with GSO split and GRO coalescing, offset 16 as wireguard-go uses it), one goroutine per direction",
 	cPlain:     "read()/write() on /dev/net/tun (IFF_TUN|IFF_NO_PI, no offloads), one packet per system call, one locked thread per direction",
 	cVeth:      "a veth pair between the namespaces (198.18.4.1/24 ↔ 198.18.4.2/24): the kernel alone, the ceiling",

@@ -91,7 +91,10 @@ func (ri *runInfo) table() string {
 			cpu)
 	}
 	ratioKeys := []string{"tcp1", "tcp4", "udp", "pingavg", "cpu"}
-	for _, ref := range []string{cWireguard, cVeth} {
+	for _, ref := range []string{cWireguard, cVeth, cRingtun} {
+		if ref == cRingtun && !ri.has(cBrokered) {
+			continue
+		}
 		if !ri.has(ref) || len(ri.Contenders) < 2 {
 			continue
 		}
@@ -213,6 +216,7 @@ func (ri *runInfo) markdown() string {
 
 var contenderColor = map[string]string{
 	cRingtun:   "#1f77b4",
+	cBrokered:  "#9467bd",
 	cWireguard: "#d62728",
 	cPlain:     "#8c8c8c",
 	cVeth:      "#2ca02c",

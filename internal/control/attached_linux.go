@@ -8,4 +8,7 @@ type Attached struct {
 	Queue *tundev.Queue
 	Name  string // the interface's name when the queue attached
 	MTU   int
+	// Release, if not nil, is called once when the session ends, after
+	// the queue is closed: the daemon's client tells the daemon.
+	Release func()
 }

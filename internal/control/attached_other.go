@@ -7,4 +7,6 @@ package control
 type Attached struct {
 	Name string
 	MTU  int
+	// Release, if not nil, is called once when the session ends.
+	Release func()
 }

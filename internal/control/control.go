@@ -69,7 +69,14 @@ type Manager interface {
 	List() ([]Info, error)
 	// Uninstall deletes every adapter that has no session.
 	Uninstall() error
+	// Version is the version of what manages the adapters:
+	// (major<<16)|minor.
+	Version() (uint32, error)
 }
+
+// Version is the version of this implementation of ringtun, which Local
+// reports.
+const Version = 0<<16 | 1
 
 // Adapter is a handle to one adapter. Its methods are safe for concurrent
 // use; after Close they fail with errs.SessionEnded.
@@ -82,10 +89,14 @@ type Adapter interface {
 	Meta() Meta
 	// Configure applies cfg whole or not at all, and brings it up.
 	Configure(cfg Config) error
-	// AttachSession takes the adapter's one session: errs.
-	// AlreadyInitialized if it has one, in any process. The caller owns
-	// the returned queue; closing it ends the session's claim.
-	AttachSession() (*Attached, error)
+	// AttachSession takes the adapter's one session, for rings of
+	// capacity bytes: errs.AlreadyInitialized if it has one, in any
+	// process. The caller owns the returned queue; closing it, and
+	// calling Release, ends the session's claim.
+	AttachSession(capacity uint32) (*Attached, error)
+	// Delete deletes the adapter, persistent or not, unless it has a
+	// session (errs.AlreadyInitialized), and closes the handle.
+	Delete() error
 	// Close closes the handle, and deletes the adapter if the handle
 	// created it and it is not persistent.
 	Close() error

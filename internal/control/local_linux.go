@@ -111,6 +111,9 @@ func inCurrentNS(fn func(nc *netcfg.Conn) error) error {
 	return inNS(ns, fn)
 }
 
+// Version is this package's Version: Local manages adapters in-process.
+func (m *Local) Version() (uint32, error) { return Version, nil }
+
 // Create makes the adapter in the calling thread's namespace.
 func (m *Local) Create(name string, meta Meta, cfg *Config) (Adapter, error) {
 	if err := CheckName(name); err != nil {
@@ -222,7 +225,7 @@ func mapTunError(name string, err error, creating bool) error {
 	case errors.Is(err, tundev.ErrExists):
 		return fmt.Errorf("%w: %s", errs.AdapterExists, name)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w: %s: the process lacks CAP_NET_ADMIN (%v)", errs.AccessDenied, name, err)
+		return fmt.Errorf("%w: %s: the process lacks CAP_NET_ADMIN (%v); run it with CAP_NET_ADMIN, or run ringtund so that it asks the daemon", errs.AccessDenied, name, err)
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("ringtun: %s: the kernel has no TUN support (load the tun module): %w", name, err)
 	case creating && errors.Is(err, unix.EINVAL):
@@ -231,10 +234,10 @@ func mapTunError(name string, err error, creating bool) error {
 	return fmt.Errorf("ringtun: %s: %w", name, err)
 }
 
-// haveNetAdmin reports whether the process has CAP_NET_ADMIN in its
+// HaveNetAdmin reports whether the process has CAP_NET_ADMIN in its
 // effective set. When it cannot tell, it says yes and lets the kernel
 // decide.
-func haveNetAdmin() bool {
+func HaveNetAdmin() bool {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
@@ -249,8 +252,8 @@ func (m *Local) Open(name string) (Adapter, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	if !haveNetAdmin() {
-		return nil, fmt.Errorf("%w: open %s: the process lacks CAP_NET_ADMIN", errs.AccessDenied, name)
+	if !HaveNetAdmin() {
+		return nil, fmt.Errorf("%w: open %s: the process lacks CAP_NET_ADMIN; run it with CAP_NET_ADMIN, or run ringtund so that it asks the daemon", errs.AccessDenied, name)
 	}
 	ns, err := netns.Current()
 	if err != nil {
@@ -431,8 +434,8 @@ func attachSession(nc *netcfg.Conn, l netcfg.Link, id guid.GUID) (*tundev.Queue,
 }
 
 // AttachSession attaches the session's queue and waits until the adapter,
-// if up, is operational.
-func (a *localAdapter) AttachSession() (*Attached, error) {
+// if up, is operational. The capacity is the caller's business.
+func (a *localAdapter) AttachSession(uint32) (*Attached, error) {
 	var att *Attached
 	err := a.use("start session on", func(nc *netcfg.Conn, l netcfg.Link) error {
 		q, l, err := attachSession(nc, l, a.meta.GUID)
@@ -555,6 +558,27 @@ func (a *localAdapter) delete(keeper *tundev.Queue) error {
 func ignoreNotFound(err error) error {
 	if errors.Is(err, netcfg.ErrNotFound) || errors.Is(err, errs.AdapterNotFound) {
 		return nil
+	}
+	return err
+}
+
+// Delete deletes the adapter unless it has a session, which it takes
+// first, as Uninstall does; then it closes the handle.
+func (a *localAdapter) Delete() error {
+	err := a.use("delete", func(nc *netcfg.Conn, l netcfg.Link) error {
+		q, _, err := attachSession(nc, l, a.meta.GUID)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		if err := nc.Delete(l.Index); err != nil && !errors.Is(err, netcfg.ErrNotFound) {
+			return fmt.Errorf("ringtun: delete %s: %w", l.Name, err)
+		}
+		a.m.logf(LevelInfo, "deleted adapter %s", l.Name)
+		return nil
+	})
+	if cerr := a.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

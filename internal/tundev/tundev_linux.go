@@ -170,6 +170,31 @@ func (q *Queue) control(fn func(fd int) error) error {
 	return ferr
 }
 
+// Dup returns a new descriptor for the queue, close-on-exec, to pass to
+// another process. It shares the queue: detaching either detaches both.
+func (q *Queue) Dup() (int, error) {
+	var nfd int
+	err := q.control(func(fd int) (err error) {
+		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	return nfd, err
+}
+
+// DetachFD detaches the queue behind fd, a descriptor from Dup that was
+// never made a Queue (so that no poller watches it).
+func DetachFD(fd int) error {
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return err
+	}
+	ifr.SetUint16(unix.IFF_DETACH_QUEUE)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETQUEUE, ifr); err != nil {
+		return fmt.Errorf("tundev: TUNSETQUEUE: %w", err)
+	}
+	return nil
+}
+
 // Detach takes the queue out of the device's packet distribution while it
 // stays open: the device lives on, but no packet is queued to it.
 func (q *Queue) Detach() error {
