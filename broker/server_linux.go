@@ -75,7 +75,8 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.local = control.NewLocal(func(level control.Level, msg string) {
-		s.log.Log(context.Background(), slog.Level((int(level)-1)*4), msg)
+		// control's levels are 0, 1, 2; slog's info, warn and error 0, 4, 8.
+		s.log.Log(context.Background(), slog.Level(int(level)*4), msg)
 	})
 	s.SetPolicy(opts.Policy)
 	if opts.StateFile != "" {
