@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -104,11 +106,20 @@ func (cl *Client) callLocked(op Op, req any, gen int) (*dec, int, error) {
 	return d, fd, nil
 }
 
+// replyTimeout bounds how long a request waits for the daemon's answer:
+// a daemon that hangs must give its clients an error, not hang them too.
+var replyTimeout = time.Minute
+
 func (cl *Client) roundTrip(op Op, id uint32, body []byte) (header, []byte, []int, error) {
 	if err := cl.c.write(uint16(op), id, body, -1); err != nil {
 		return header{}, nil, nil, err
 	}
-	return cl.c.read()
+	cl.c.uc.SetReadDeadline(time.Now().Add(replyTimeout))
+	h, b, fds, err := cl.c.read()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("no answer within %v", replyTimeout)
+	}
+	return h, b, fds, err
 }
 
 // Version asks the daemon for its version.

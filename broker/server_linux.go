@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -141,6 +142,9 @@ func ListenSystemd() (*net.UnixListener, error) {
 	return l, nil
 }
 
+// acceptBackoff is how long Serve waits after a failed accept.
+const acceptBackoff = 50 * time.Millisecond
+
 // Serve accepts clients on l until Close. It returns nil after Close.
 func (s *Server) Serve(l *net.UnixListener) error {
 	s.mu.Lock()
@@ -156,14 +160,14 @@ func (s *Server) Serve(l *net.UnixListener) error {
 			s.mu.Lock()
 			closed := s.closed
 			s.mu.Unlock()
-			if closed {
+			if closed || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
+			// Out of descriptors or memory, say: wait and go on, rather
+			// than stop serving everyone.
+			s.log.Warn("accept failed", "err", err)
+			time.Sleep(acceptBackoff)
+			continue
 		}
 		c, err := s.newConn(uc)
 		if err != nil {
