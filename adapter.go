@@ -21,7 +21,14 @@ type Adapter struct {
 
 	mu      sync.Mutex // orders StartSession with Close
 	closed  bool
-	session *Session
+	session sessionHandle // the session this handle started, if any
+}
+
+// sessionHandle is what an Adapter needs of the session it started: a
+// Session, or on Linux a SharedSession.
+type sessionHandle interface {
+	End()
+	ended() bool
 }
 
 // CreateAdapter creates an adapter with a random GUID unless requestedGUID
@@ -171,24 +178,32 @@ func (a *Adapter) Configure(cfg Config) error {
 // adapter is no longer where the handle acts. An adapter that is down
 // takes a session too; StartSession does not bring it up.
 func (a *Adapter) StartSession(capacity uint32) (*Session, error) {
+	return startWith(a, capacity, assembleSession)
+}
+
+// startWith starts a session of the adapter with assemble, which builds
+// it on the attached queue: the one path of StartSession and
+// StartSharedSession.
+func startWith[S sessionHandle](a *Adapter, capacity uint32, assemble func(*control.Attached, uint32) (S, error)) (S, error) {
+	var none S
 	if err := checkCapacity(capacity); err != nil {
-		return nil, err
+		return none, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return nil, fmt.Errorf("ringtun: start session on %s: adapter handle closed: %w", a.Name(), ErrSessionEnded)
+		return none, fmt.Errorf("ringtun: start session on %s: adapter handle closed: %w", a.Name(), ErrSessionEnded)
 	}
 	if a.session != nil && !a.session.ended() {
-		return nil, fmt.Errorf("ringtun: %s: %w", a.Name(), ErrAlreadyInitialized)
+		return none, fmt.Errorf("ringtun: %s: %w", a.Name(), ErrAlreadyInitialized)
 	}
 	att, err := a.c.AttachSession(capacity)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
-	s, err := assembleSession(att, capacity)
+	s, err := assemble(att, capacity)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	a.session = s
 	return s, nil

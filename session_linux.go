@@ -22,21 +22,32 @@ var fullPolicy = driver.Wait
 var useOffloads = tundev.CSUM | tundev.TSO4 | tundev.TSO6 | tundev.TSOECN | tundev.USO4 | tundev.USO6
 
 // region is a session's shared memory: one memfd with the receive ring
-// first and the send ring second, and the eventfd that is the read-wait
-// event. A process that is given the memfd and the eventfd (a C program
-// through libringtun, or a peer on the other side of a socket) sees the
-// same rings.
+// first, the send ring second and then a control block of
+// regionControlSize bytes, and the eventfd that is the read-wait event. A
+// process that is given the memfd and the eventfd (a C program through
+// libringtun, or a peer on the other side of a socket) sees the same
+// rings. The control block's first word is SharedSession's space gate
+// (ring.Gate); the rest is reserved and zero.
 type region struct {
 	mem      *ring.Shared
 	rx, tx   *ring.Ring
 	readWait *ring.EventFD
 }
 
+// regionControlSize is the size of the control block after the two rings.
+const regionControlSize = 64
+
+// regionSize is the size of a region for two rings of capacity bytes.
+func regionSize(capacity uint32) int { return 2*ring.RingSize(capacity) + regionControlSize }
+
+// control returns the control block.
+func (r *region) control() []byte { return r.mem.Bytes()[regionSize(r.rx.Capacity())-regionControlSize:] }
+
 // newRegion makes a region for two rings of capacity bytes each.
 func newRegion(name string, capacity uint32) (_ *region, err error) {
 	size := ring.RingSize(capacity)
 	r := &region{}
-	if r.mem, err = ring.CreateShared("ringtun-"+name, 2*size); err != nil {
+	if r.mem, err = ring.CreateShared("ringtun-"+name, regionSize(capacity)); err != nil {
 		return nil, err
 	}
 	if r.readWait, err = ring.NewEventFD(); err != nil {
@@ -45,7 +56,7 @@ func newRegion(name string, capacity uint32) (_ *region, err error) {
 	}
 	r.rx, err = ring.New(r.mem.Bytes()[:size], capacity)
 	if err == nil {
-		r.tx, err = ring.New(r.mem.Bytes()[size:], capacity)
+		r.tx, err = ring.New(r.mem.Bytes()[size:2*size], capacity)
 	}
 	if err != nil {
 		r.close()
@@ -59,52 +70,74 @@ func (r *region) close() {
 	r.readWait.Close()
 }
 
-// assembleSession builds a session on att, the adapter's attached queue,
-// which it owns from here on: the region, the application's half over it,
-// then the driver's half over the queue.
-func assembleSession(att *control.Attached, capacity uint32) (*Session, error) {
+// prepareSession readies what every session needs on att, the adapter's
+// attached queue, which it owns from here on: the offloads and the
+// region. On failure the queue is closed and the control plane told.
+func prepareSession(att *control.Attached, capacity uint32) (offloads, *region, error) {
 	q, name := att.Queue, att.Name
-	fail := func() {
+	off, err := negotiateOffloads(q)
+	var reg *region
+	if err == nil {
+		reg, err = newRegion(name, capacity)
+	}
+	if err != nil {
 		q.Close()
 		if att.Release != nil {
 			att.Release()
 		}
+		return offloads{}, nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
 	}
-	off, err := negotiateOffloads(q)
+	return off, reg, nil
+}
+
+// assembleSession builds a session on att, the adapter's attached queue,
+// which it owns from here on: the region, the application's half over it,
+// then the driver's half over the queue.
+func assembleSession(att *control.Attached, capacity uint32) (*Session, error) {
+	off, reg, err := prepareSession(att, capacity)
 	if err != nil {
-		fail()
-		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
+		return nil, err
 	}
-	reg, err := newRegion(name, capacity)
-	if err != nil {
-		fail()
-		return nil, fmt.Errorf("ringtun: start session on %s: %w", name, err)
-	}
+	name := att.Name
 	s := newSession(name, reg.rx, reg.tx, reg.readWait, uintptr(reg.readWait.Fd()), func() { reg.mem.Close() })
 	// The eventfd may be in a poll set of the application's until it
 	// drops the Session; the ring memory goes when the session ends (End).
 	runtime.AddCleanup(s, func(e *ring.EventFD) { e.Close() }, reg.readWait)
 	s.off, s.release = off, att.Release
-	startDriver(s, q, reg, att.MTU, off)
+	startDriver(name, att.Queue, reg, att.MTU, off, driverWakers{
+		receive: s.rxWaker, send: s.txWaker, space: s.space,
+	}, func(l *driver.Loop) {
+		s.loop = l
+		s.txWaker.loop.Store(l)
+	}, func(error) { s.End() })
 	logf(LogInfo, "%s: session started, rings of %d KiB; offloads %s, merged writes: TCP %v, UDP %v",
 		name, capacity/1024, off.kernel, off.tcp, off.udp)
 	return s, nil
 }
 
-// startDriver starts the driver's half of s over queue q: the producer of
-// the receive ring and the consumer of the send ring, with the wakers the
-// application's half signals.
-func startDriver(s *Session, q *tundev.Queue, reg *region, mtu int, off offloads) {
-	name := s.name
+// driverWakers are the wake-ups between a session's two halves: receive
+// is signalled by the driver when it commits received packets while the
+// application is asleep, send is what the driver's writer sleeps on until
+// the application commits packets to send, space is what the driver's
+// reader sleeps on while the receive ring is full.
+type driverWakers struct {
+	receive, send, space ring.Waker
+}
+
+// startDriver starts the driver's half of a session over queue q: the
+// producer of the receive ring and the consumer of the send ring. own
+// receives the loop before anything else can use it; onStop runs if the
+// loop stops by itself (the adapter deleted, the device failing), never
+// before own has returned.
+func startDriver(name string, q *tundev.Queue, reg *region, mtu int, off offloads, w driverWakers, own func(*driver.Loop), onStop func(error)) {
 	// The loop can stop by itself before Start returns (the adapter
-	// deleted at once): its OnStop waits until s.loop is set.
+	// deleted at once): OnStop waits until the owner has the loop.
 	started := make(chan struct{})
-	txWaker := s.txWaker
-	s.loop = driver.Start(driver.Config{
+	own(driver.Start(driver.Config{
 		Device:      q,
-		Receive:     ring.NewProducer(reg.rx, s.rxWaker),
-		Send:        ring.NewConsumer(reg.tx, txWaker),
-		Space:       s.space,
+		Receive:     ring.NewProducer(reg.rx, w.receive),
+		Send:        ring.NewConsumer(reg.tx, w.send),
+		Space:       w.space,
 		Full:        fullPolicy,
 		MTU:         mtu,
 		CoalesceTCP: off.tcp,
@@ -119,10 +152,9 @@ func startDriver(s *Session, q *tundev.Queue, reg *region, mtu int, off offloads
 		OnStop: func(err error) {
 			<-started
 			logf(LogWarn, "%s: session ended: %v", name, err)
-			s.End()
+			onStop(err)
 		},
-	})
-	txWaker.loop.Store(s.loop)
+	}))
 	close(started)
 }
 

@@ -42,3 +42,9 @@ func offsetIn(data, p []byte) (uint32, bool) {
 	}
 	return uint32(at - base), true
 }
+
+// wordAt returns the 4-byte word at the start of mem, which the caller has
+// checked to be at least 4 bytes long and 4-byte aligned, as an atomic.
+func wordAt(mem []byte) *atomic.Uint32 {
+	return (*atomic.Uint32)(unsafe.Pointer(unsafe.SliceData(mem)))
+}

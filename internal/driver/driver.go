@@ -539,6 +539,9 @@ func (l *Loop) Kick() bool {
 	return !l.cfg.Send.Ready()
 }
 
+// SendReady reports whether the send ring has records for the writer.
+func (l *Loop) SendReady() bool { return l.cfg.Send.Ready() }
+
 // drain writes every record in the send ring, until it is empty, with wmu
 // held. It reports false when the loop must stop.
 func (l *Loop) drain() bool {
