@@ -41,7 +41,9 @@ const regionControlSize = 64
 func regionSize(capacity uint32) int { return 2*ring.RingSize(capacity) + regionControlSize }
 
 // control returns the control block.
-func (r *region) control() []byte { return r.mem.Bytes()[regionSize(r.rx.Capacity())-regionControlSize:] }
+func (r *region) control() []byte {
+	return r.mem.Bytes()[regionSize(r.rx.Capacity())-regionControlSize:]
+}
 
 // newRegion makes a region for two rings of capacity bytes each.
 func newRegion(name string, capacity uint32) (_ *region, err error) {

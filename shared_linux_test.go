@@ -39,7 +39,9 @@ func (n *notifier) Signal() {
 	}
 }
 
-func (n *notifier) Wait(context.Context) error { return errors.New("the producer's waker is never waited on") }
+func (n *notifier) Wait(context.Context) error {
+	return errors.New("the producer's waker is never waited on")
+}
 
 func newOutsideHalf(t *testing.T, s *SharedSession, useFd bool) *outsideHalf {
 	t.Helper()
