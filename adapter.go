@@ -155,8 +155,9 @@ func (a *Adapter) TunnelType() string { return a.c.Meta().TunnelType }
 func (a *Adapter) GUID() GUID { return GUID(a.c.Meta().GUID) }
 
 // LUID returns the adapter's locally unique identifier: on Linux, its
-// interface index in the handle's network namespace.
-func (a *Adapter) LUID() uint64 { return uint64(a.c.Index()) }
+// interface index in the handle's network namespace; on Windows, its
+// NET_LUID.
+func (a *Adapter) LUID() uint64 { return a.c.LUID() }
 
 // Configure applies cfg declaratively (see Config) and brings the adapter
 // up. Running it twice with the same cfg changes nothing. A cfg the

@@ -197,6 +197,7 @@ type clientAdapter struct {
 
 func (a *clientAdapter) Name() string       { return *a.name.Load() }
 func (a *clientAdapter) Index() int         { return a.info.Index }
+func (a *clientAdapter) LUID() uint64       { return uint64(a.info.Index) }
 func (a *clientAdapter) Meta() control.Meta { return a.info.Meta }
 
 func (a *clientAdapter) call(op Op, req any) (*dec, int, error) {

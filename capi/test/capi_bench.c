@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,30 +49,63 @@ static uint16_t checksum(const BYTE *b, size_t n)
     return (uint16_t)~sum;
 }
 
-/* backoff is what both threads do while they wait: spin, and give the
- * processor up every 16th time (echobench does the same with Gosched). */
-static void backoff(unsigned *spins)
+/* The sender waits for room in the window on a condition variable the
+ * receiver signals; the receiver spins on an empty ring a while (Wintun's
+ * advice under load) before it waits for the read-wait event. echobench
+ * waits the same ways. */
+static pthread_mutex_t window_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t window_cond = PTHREAD_COND_INITIALIZER;
+static atomic_int sender_waiting;
+
+static void cpu_relax(void)
 {
-    if (++*spins % 16 == 0)
-        sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void wait_window(void)
+{
+    pthread_mutex_lock(&window_mu);
+    atomic_store(&sender_waiting, 1);
+    while (!atomic_load(&stop) && atomic_load(&sent) - atomic_load(&received) >= WINDOW)
+    {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 10000000;
+        if (t.tv_nsec >= 1000000000)
+            t.tv_sec++, t.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&window_cond, &window_mu, &t);
+    }
+    atomic_store(&sender_waiting, 0);
+    pthread_mutex_unlock(&window_mu);
+}
+
+static void window_opened(void)
+{
+    if (atomic_load(&sender_waiting))
+    {
+        pthread_mutex_lock(&window_mu);
+        pthread_cond_signal(&window_cond);
+        pthread_mutex_unlock(&window_mu);
+    }
 }
 
 static void *sender(void *arg)
 {
     const BYTE *tmpl = (const BYTE *)arg;
-    unsigned spins = 0;
     while (!atomic_load(&stop))
     {
         if (atomic_load(&sent) - atomic_load(&received) >= WINDOW)
         {
-            backoff(&spins);
+            wait_window();
             continue;
         }
         long t0 = ns();
         BYTE *p = WintunAllocateSendPacket(session, (DWORD)size);
         if (!p)
         {
-            backoff(&spins);
+            sched_yield(); /* the ring is full: cannot happen with this window */
             continue;
         }
         memcpy(p, tmpl, size);
@@ -87,7 +121,6 @@ static void *receiver(void *arg)
     (void)arg;
     struct pollfd pfd = { .fd = RingtunEventFd(WintunGetReadWaitEvent(session)), .events = POLLIN };
     int empty = 0;
-    unsigned spins = 0;
     while (!atomic_load(&stop))
     {
         DWORD n;
@@ -99,7 +132,7 @@ static void *receiver(void *arg)
              * then wait for the event. */
             if (++empty < 256)
             {
-                backoff(&spins);
+                cpu_relax();
                 continue;
             }
             empty = 0;
@@ -112,11 +145,15 @@ static void *receiver(void *arg)
             continue;
         }
         empty = 0;
-        if (n == size && p[9] == 1 && p[20] == 0)
-            atomic_fetch_add(&received, 1);
+        bool echo = n == size && p[9] == 1 && p[20] == 0;
         WintunReleaseReceivePacket(session, p);
         atomic_fetch_add(&recv_ns, ns() - t0);
         atomic_fetch_add(&recv_calls, 1);
+        if (echo)
+        {
+            atomic_fetch_add(&received, 1);
+            window_opened();
+        }
     }
     return NULL;
 }
@@ -163,6 +200,7 @@ int main(int argc, char **argv)
          rn1 = atomic_load(&recv_ns), rc1 = atomic_load(&recv_calls);
     double t1 = now();
     atomic_store(&stop, 1);
+    window_opened();
     pthread_join(t[0], NULL);
     pthread_join(t[1], NULL);
     WintunEndSession(session);

@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +74,10 @@ func run(replies int) error {
 	return receive(ctx, stop, session, replies)
 }
 
+// sentAt holds when each echo request left, by sequence number, for the
+// round trip times the replies are printed with.
+var sentAt [1 << 16]atomic.Int64
+
 // sendPings injects an ICMP echo request into the host every second.
 func sendPings(ctx context.Context, session *ringtun.Session) {
 	tick := time.NewTicker(time.Second)
@@ -83,6 +88,7 @@ func sendPings(ctx context.Context, session *ringtun.Session) {
 		case err == nil:
 			makeEchoRequest(packet, peerAddr, adapterAddr, seq)
 			fmt.Printf("sending ICMP echo request from %s to %s, seq %d\n", peerAddr, adapterAddr, seq)
+			sentAt[seq].Store(time.Now().UnixNano())
 			session.SendPacket(packet)
 		case errors.Is(err, ringtun.ErrSessionEnded):
 			return
@@ -115,6 +121,11 @@ func receive(ctx context.Context, stop func(), session *ringtun.Session, replies
 			return err
 		}
 		line, isReply := describe(packet)
+		if isReply && len(packet) >= 28 && packet[0]>>4 == 4 {
+			seq := binary.BigEndian.Uint16(packet[26:])
+			rtt := time.Duration(time.Now().UnixNano() - sentAt[seq].Load())
+			line += fmt.Sprintf(", seq %d, time %.3f ms", seq, float64(rtt)/1e6)
+		}
 		session.ReleaseReceivePacket(packet)
 		fmt.Println(line)
 		if isReply {

@@ -1,9 +1,9 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package control
 
 // Attached is an adapter's queue attached as its session's. No platform
-// but Linux has one yet.
+// but Linux and Windows have one.
 type Attached struct {
 	Name string
 	MTU  int

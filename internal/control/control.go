@@ -85,6 +85,9 @@ type Adapter interface {
 	Name() string
 	// Index is the adapter's interface index.
 	Index() int
+	// LUID is the adapter's locally unique identifier: the interface
+	// index on Linux, the NET_LUID on Windows.
+	LUID() uint64
 	// Meta is the adapter's metadata.
 	Meta() Meta
 	// Configure applies cfg whole or not at all, and brings it up.

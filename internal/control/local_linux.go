@@ -590,6 +590,8 @@ func (a *localAdapter) Name() string { return *a.name.Load() }
 // Index is the adapter's interface index in the handle's namespace.
 func (a *localAdapter) Index() int { return a.index }
 
+func (a *localAdapter) LUID() uint64 { return uint64(a.Index()) }
+
 // Meta is the adapter's metadata.
 func (a *localAdapter) Meta() Meta { return a.meta }
 

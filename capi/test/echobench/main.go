@@ -24,7 +24,7 @@ import (
 	"github.com/ringtun/ringtun"
 )
 
-const window = 256
+const windowSize = 256
 
 func main() {
 	size := flag.Int("size", 64, "packet size in bytes (28..1500)")
@@ -57,18 +57,35 @@ func run(size int, d time.Duration) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
+	// The sender waits for room in the window on a condition the receiver
+	// signals, as capi_bench does; the receiver waits with Session.Wait.
+	var mu sync.Mutex
+	window := sync.NewCond(&mu)
+	var waiting atomic.Bool
+	opened := func() {
+		if waiting.Load() {
+			mu.Lock()
+			window.Signal()
+			mu.Unlock()
+		}
+	}
 	go func() { // sender
 		defer wg.Done()
-		spins := 0
 		for ctx.Err() == nil {
-			if sent.Load()-received.Load() >= window {
-				backoff(&spins)
+			if sent.Load()-received.Load() >= windowSize {
+				mu.Lock()
+				waiting.Store(true)
+				for ctx.Err() == nil && sent.Load()-received.Load() >= windowSize {
+					window.Wait()
+				}
+				waiting.Store(false)
+				mu.Unlock()
 				continue
 			}
 			t0 := time.Now()
 			p, err := s.AllocateSendPacket(size)
 			if err != nil {
-				backoff(&spins)
+				runtime.Gosched() // the ring is full: cannot happen with this window
 				continue
 			}
 			copy(p, tmpl)
@@ -86,12 +103,14 @@ func run(size int, d time.Duration) error {
 				s.Wait(ctx)
 				continue
 			}
-			if len(p) == size && p[9] == 1 && p[20] == 0 {
-				received.Add(1)
-			}
+			echo := len(p) == size && p[9] == 1 && p[20] == 0
 			s.ReleaseReceivePacket(p)
 			recvNs.Add(int64(time.Since(t0)))
 			recvCalls.Add(1)
+			if echo {
+				received.Add(1)
+				opened()
+			}
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
@@ -99,20 +118,14 @@ func run(size int, d time.Duration) error {
 	time.Sleep(d)
 	r1, s1, sn1, rn1, rc1, t1 := received.Load(), sent.Load(), sendNs.Load(), recvNs.Load(), recvCalls.Load(), time.Now()
 	cancel()
+	mu.Lock()
+	window.Broadcast()
+	mu.Unlock()
 	wg.Wait()
 	s.End()
 	fmt.Printf("Go %4d B: %.0f records/s each way; in the calls: allocate+send %.0f ns, receive+release %.0f ns\n",
 		size, float64(r1-r0)/t1.Sub(t0).Seconds(), float64(sn1-sn0)/float64(s1-s0), float64(rn1-rn0)/float64(rc1-rc0))
 	return nil
-}
-
-// backoff is what the sender does while it waits: spin, and give the
-// processor up every 16th time, as capi_bench does. (The receiver waits
-// with Session.Wait, which spins the same way before it sleeps.)
-func backoff(spins *int) {
-	if *spins++; *spins%16 == 0 {
-		runtime.Gosched()
-	}
 }
 
 // echoRequest returns an IPv4 ICMP echo request of size bytes from
