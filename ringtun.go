@@ -38,6 +38,23 @@
 // manages the adapters and passes the process the session's TUN queue:
 // packets never cross the daemon, and every call works as in-process.
 //
+// # From C and other languages
+//
+// libringtun (directory capi) is Wintun's C API, wintun.h, over this
+// package: its packet calls run in C on a SharedSession's rings, whose
+// driver half runs here.
+//
+// # Windows
+//
+// On Windows the same API runs over the signed Wintun driver through
+// golang.zx2c4.com/wintun (wintun.dll next to the program). What Wintun
+// has no call for fails with ErrNotSupported: Adapters, persistent
+// adapters, Configure and AdapterOptions.Config (set addresses and routes
+// with iphlpapi, for instance golang.zx2c4.com/wireguard/windows/tunnel/
+// winipcfg, on Adapter.LUID). Names and tunnel types may be up to 127
+// UTF-16 units; an opened adapter's TunnelType and GUID are unknown
+// (empty); Session.Stats is zero.
+//
 // On other platforms the package builds, and every constructor fails with
 // ErrNotSupported.
 package ringtun

@@ -16,6 +16,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -495,9 +496,24 @@ static void test_delete_driver(void)
     WintunCloseAdapter(b);
 }
 
+/* The library installs no handler for the signals a program handles
+ * itself (it never calls signal.Notify); the Go runtime's own handlers for
+ * synchronous signals and SIGPIPE are Go's c-shared rules. */
+static void test_signals_untouched(const char *when)
+{
+    int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD };
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+    {
+        struct sigaction sa;
+        sigaction(sigs[i], NULL, &sa);
+        CHECK(sa.sa_handler == SIG_DFL, "%s: signal %d has a handler the program did not install", when, sigs[i]);
+    }
+}
+
 int main(void)
 {
     bool root = geteuid() == 0;
+    test_signals_untouched("after loading");
     WintunSetLogger(test_logger);
     test_names();
     test_adapter();
@@ -513,6 +529,7 @@ int main(void)
     CHECK(log_bad_utf16 == 0, "%d log messages were not valid UTF-16", log_bad_utf16);
     pthread_mutex_unlock(&log_mu);
     WintunSetLogger(NULL);
+    test_signals_untouched("after every call");
     if (failures)
     {
         fprintf(stderr, "capi_test: %d checks failed\n", failures);

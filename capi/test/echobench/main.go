@@ -57,13 +57,14 @@ func run(size int, d time.Duration) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
-	// The sender waits for room in the window on a condition the receiver
-	// signals, as capi_bench does; the receiver waits with Session.Wait.
+	// The sender, when windowSize requests are in flight, waits on a
+	// condition the receiver signals once half of them have come back, as
+	// capi_bench does; the receiver waits with Session.Wait.
 	var mu sync.Mutex
 	window := sync.NewCond(&mu)
 	var waiting atomic.Bool
 	opened := func() {
-		if waiting.Load() {
+		if waiting.Load() && sent.Load()-received.Load() <= windowSize/2 {
 			mu.Lock()
 			window.Signal()
 			mu.Unlock()
@@ -75,7 +76,7 @@ func run(size int, d time.Duration) error {
 			if sent.Load()-received.Load() >= windowSize {
 				mu.Lock()
 				waiting.Store(true)
-				for ctx.Err() == nil && sent.Load()-received.Load() >= windowSize {
+				for ctx.Err() == nil && sent.Load()-received.Load() > windowSize/2 {
 					window.Wait()
 				}
 				waiting.Store(false)
