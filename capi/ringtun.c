@@ -569,6 +569,64 @@ int RingtunEventFd(HANDLE Event)
     return fd;
 }
 
+/* ---- giving records back, either side ---- */
+
+/* advance moves the side's published word (Head of the receive ring, Tail
+ * of the send ring) over the run of given-back records at its front, and
+ * reports whether it moved. flag is what the flag bit of a given-back
+ * record is: set (released) on the receive side, clear (committed) on the
+ * send side. */
+static bool advance(struct session *s, struct side *d, uint32_t flag, _Atomic uint32_t *word)
+{
+    uint32_t old = d->front;
+    while (d->front != d->next && bit(d->returned, d->front))
+    {
+        uint32_t size = size_at(d, d->front);
+        if ((size & RT_FLAG) != flag)
+        {
+            d->err = ERROR_INVALID_DATA; /* the driver flipped the flag bit back */
+            return false;
+        }
+        size &= ~RT_FLAG;
+        uint32_t aligned = align4(4 + size), next = (d->front + aligned) & s->mask;
+        if (size > WINTUN_MAX_IP_PACKET_SIZE || aligned > dist(s, d->front, d->next) ||
+            (next != d->next && !bit(d->starts, next)))
+        {
+            d->err = ERROR_INVALID_DATA; /* a record handed out changed size */
+            return false;
+        }
+        bit_clear(d->starts, d->front);
+        bit_clear(d->returned, d->front);
+        d->front = next;
+    }
+    if (d->front == old || d->err == ERROR_HANDLE_EOF)
+        return false;
+    atomic_store(word, d->front);
+    return true;
+}
+
+/* give_back gives the record whose packet is p back to the driver: it
+ * flips the record's flag bit to flag, then advances. It returns false for
+ * a packet that is not one this side handed out and has not had back; it
+ * sets *moved when the published word moved. */
+static bool give_back(struct session *s, struct side *d, const BYTE *p, uint32_t flag, _Atomic uint32_t *word,
+                      bool *moved)
+{
+    uint32_t off;
+    if (!record_of(s, d, p, &off))
+        return false;
+    uint32_t size = size_at(d, off);
+    if ((size & RT_FLAG) == flag)
+        d->err = ERROR_INVALID_DATA; /* the driver flipped the flag bit first */
+    else
+    {
+        set_size(d, off, size ^ RT_FLAG);
+        bit_set(d->returned, off);
+        *moved = advance(s, d, flag, word);
+    }
+    return true;
+}
+
 /* ---- the receive ring: this side consumes ---- */
 
 /* rx_look reads and checks the driver's Tail. */
@@ -637,61 +695,16 @@ BYTE *WintunReceivePacket(WINTUN_SESSION_HANDLE Session, DWORD *PacketSize)
     return p;
 }
 
-/* rx_advance moves Head over the released records at its front and
- * reports whether it moved. */
-static bool rx_advance(struct session *s)
-{
-    struct side *d = &s->rx;
-    uint32_t old = d->front;
-    while (d->front != d->next && bit(d->returned, d->front))
-    {
-        uint32_t size = size_at(d, d->front);
-        if (!(size & RT_FLAG))
-        {
-            d->err = ERROR_INVALID_DATA; /* the driver cleared our released bit */
-            return false;
-        }
-        size &= ~RT_FLAG;
-        uint32_t aligned = align4(4 + size), next = (d->front + aligned) & s->mask;
-        if (size > WINTUN_MAX_IP_PACKET_SIZE || aligned > dist(s, d->front, d->next) ||
-            (next != d->next && !bit(d->starts, next)))
-        {
-            d->err = ERROR_INVALID_DATA; /* a received record changed size */
-            return false;
-        }
-        bit_clear(d->starts, d->front);
-        bit_clear(d->returned, d->front);
-        d->front = next;
-    }
-    if (d->front == old || d->err == ERROR_HANDLE_EOF)
-        return false;
-    atomic_store(&d->ring->head, d->front);
-    return true;
-}
-
 VOID WintunReleaseReceivePacket(WINTUN_SESSION_HANDLE Session, const BYTE *Packet)
 {
     struct slot *sl;
     struct session *s = enter(Session, TAG_SESSION, true, &sl);
     if (!s)
         return;
-    struct side *d = &s->rx;
-    uint32_t off;
     bool moved = false, ok;
-    pthread_mutex_lock(&d->mu);
-    if ((ok = record_of(s, d, Packet, &off)))
-    {
-        uint32_t size = size_at(d, off);
-        if (size & RT_FLAG)
-            d->err = ERROR_INVALID_DATA; /* the driver set our released bit */
-        else
-        {
-            set_size(d, off, size | RT_FLAG);
-            bit_set(d->returned, off);
-            moved = rx_advance(s);
-        }
-    }
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_lock(&s->rx.mu);
+    ok = give_back(s, &s->rx, Packet, RT_FLAG, &s->rx.ring->head, &moved);
+    pthread_mutex_unlock(&s->rx.mu);
     if (moved && atomic_load(s->space_wanted) && atomic_exchange(s->space_wanted, 0))
         signal_fd(s->space_fd);
     leave(sl, true);
@@ -749,60 +762,21 @@ BYTE *WintunAllocateSendPacket(WINTUN_SESSION_HANDLE Session, DWORD PacketSize)
     return p;
 }
 
-/* tx_advance moves Tail over the sent records at its front and reports
- * whether it moved. */
-static bool tx_advance(struct session *s)
-{
-    struct side *d = &s->tx;
-    uint32_t old = d->front;
-    while (d->front != d->next && bit(d->returned, d->front))
-    {
-        uint32_t size = size_at(d, d->front);
-        uint32_t aligned = align4(4 + size), next = (d->front + aligned) & s->mask;
-        if (size > WINTUN_MAX_IP_PACKET_SIZE || aligned > dist(s, d->front, d->next) ||
-            (next != d->next && !bit(d->starts, next)))
-        {
-            d->err = ERROR_INVALID_DATA; /* an allocated record changed size, or its pending bit came back */
-            return false;
-        }
-        bit_clear(d->starts, d->front);
-        bit_clear(d->returned, d->front);
-        d->front = next;
-    }
-    if (d->front == old || d->err == ERROR_HANDLE_EOF)
-        return false;
-    atomic_store(&d->ring->tail, d->front);
-    return true;
-}
-
 VOID WintunSendPacket(WINTUN_SESSION_HANDLE Session, const BYTE *Packet)
 {
     struct slot *sl;
     struct session *s = enter(Session, TAG_SESSION, false, &sl);
     if (!s)
         return;
-    struct side *d = &s->tx;
-    uint32_t off;
     bool moved = false, ok;
-    pthread_mutex_lock(&d->mu);
-    if ((ok = record_of(s, d, Packet, &off)))
-    {
-        uint32_t size = size_at(d, off);
-        if (!(size & RT_FLAG))
-            d->err = ERROR_INVALID_DATA; /* the driver cleared our pending bit */
-        else
-        {
-            set_size(d, off, size & ~RT_FLAG);
-            bit_set(d->returned, off);
-            moved = tx_advance(s);
-        }
-    }
-    pthread_mutex_unlock(&d->mu);
+    pthread_mutex_lock(&s->tx.mu);
+    ok = give_back(s, &s->tx, Packet, 0, &s->tx.ring->tail, &moved);
+    pthread_mutex_unlock(&s->tx.mu);
     /* The driver's writer sleeps: notify it, once per sleep (the driver
      * clears WriterNotified when it wakes). A call into Go is cheaper than
      * the eventfd, whose wake-up waits for Go's poller: see
      * SharedSession.Notify. */
-    if (moved && atomic_load(&d->ring->alertable) && !atomic_exchange(s->writer_notified, 1))
+    if (moved && atomic_load(&s->tx.ring->alertable) && !atomic_exchange(s->writer_notified, 1))
         rtGoNotify(s->go_id);
     leave(sl, false);
     if (!ok)

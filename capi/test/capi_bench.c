@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "echo.h"
 #include "wintun.h"
 
 #define WINDOW 256
@@ -37,17 +38,6 @@ static long ns(void)
 static atomic_int stop;
 static size_t size;
 
-static uint16_t checksum(const BYTE *b, size_t n)
-{
-    uint32_t sum = 0;
-    for (; n > 1; n -= 2, b += 2)
-        sum += (uint32_t)(b[0] << 8 | b[1]);
-    if (n)
-        sum += (uint32_t)(b[0] << 8);
-    while (sum >> 16)
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    return (uint16_t)~sum;
-}
 
 /* The sender, when WINDOW requests are in flight, waits on a condition
  * variable the receiver signals once half of them have come back; the
@@ -181,14 +171,7 @@ int main(int argc, char **argv)
     if (!session)
         return fprintf(stderr, "start: error %u\n", GetLastError()), 1;
     static BYTE tmpl[1500];
-    tmpl[0] = 0x45, tmpl[2] = (BYTE)(size >> 8), tmpl[3] = (BYTE)size, tmpl[8] = 64, tmpl[9] = 1;
-    BYTE src[4] = { 198, 18, 7, 8 }, dst[4] = { 198, 18, 7, 7 };
-    memcpy(tmpl + 12, src, 4), memcpy(tmpl + 16, dst, 4);
-    uint16_t c = checksum(tmpl, 20);
-    tmpl[10] = (BYTE)(c >> 8), tmpl[11] = (BYTE)c;
-    tmpl[20] = 8, tmpl[24] = 0x42;
-    c = checksum(tmpl + 20, size - 20);
-    tmpl[22] = (BYTE)(c >> 8), tmpl[23] = (BYTE)c;
+    make_echo(tmpl, size, 0);
     pthread_t t[2];
     pthread_create(&t[0], NULL, receiver, NULL);
     pthread_create(&t[1], NULL, sender, tmpl);
