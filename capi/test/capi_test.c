@@ -410,6 +410,61 @@ static void test_eof(void)
     WintunCloseAdapter(a);
 }
 
+/* A driver that breaks the ring protocol: the session says
+ * ERROR_INVALID_DATA and stays that way, and ends cleanly. The test plays
+ * the hostile driver by setting the released bit of a record it received,
+ * which only the application may set. */
+static void test_corrupt(void)
+{
+    WCHAR name[16], type[16];
+    u16(name, "rtc7"), u16(type, "CTest");
+    WINTUN_ADAPTER_HANDLE a = WintunCreateAdapter(name, type, NULL);
+    WINTUN_SESSION_HANDLE s = a ? WintunStartSession(a, WINTUN_MIN_RING_CAPACITY) : NULL;
+    CHECK(s, "session on rtc7: error %u", GetLastError());
+    if (!s)
+    {
+        WintunCloseAdapter(a);
+        return;
+    }
+    run("ip addr add 198.18.9.7/24 dev rtc7 && ip link set rtc7 up");
+    BYTE *p = WintunAllocateSendPacket(s, 28);
+    if (p)
+    {
+        make_echo(p, 28, 1);
+        memcpy(p + 12, (BYTE[]){ 198, 18, 9, 8 }, 4), memcpy(p + 16, (BYTE[]){ 198, 18, 9, 7 }, 4);
+        p[10] = p[11] = 0;
+        uint16_t c = checksum(p, 20);
+        p[10] = (BYTE)(c >> 8), p[11] = (BYTE)c;
+        WintunSendPacket(s, p);
+    }
+    HANDLE ev = WintunGetReadWaitEvent(s);
+    DWORD size = 0;
+    BYTE *r = NULL;
+    for (int i = 0; i < 100 && !(r = WintunReceivePacket(s, &size)); i++)
+        wait_event(ev, 50);
+    CHECK(r, "no packet to corrupt: error %u", GetLastError());
+    if (r)
+    {
+        uint32_t word;
+        memcpy(&word, r - 4, 4);
+        word |= 0x80000000u;
+        memcpy(r - 4, &word, 4);
+        WintunReleaseReceivePacket(s, r);
+        CHECK_ERR(WintunReceivePacket(s, &size), ERROR_INVALID_DATA);
+        CHECK_ERR(WintunReceivePacket(s, &size), ERROR_INVALID_DATA);
+    }
+    WintunEndSession(s);
+    WintunCloseAdapter(a);
+}
+
+/* Through ringtund, what the policy does not allow is ERROR_ACCESS_DENIED. */
+static void test_denied(void)
+{
+    WCHAR name[16], type[16];
+    u16(name, "rtc8"), u16(type, "NotInThePolicy");
+    CHECK_ERR(WintunCreateAdapter(name, type, NULL), ERROR_ACCESS_DENIED);
+}
+
 /* The logger may be replaced and cleared while other threads log. */
 static atomic_int churn_stop;
 
@@ -490,7 +545,12 @@ int main(void)
     test_adapter();
     test_session(root);
     if (root)
+    {
         test_eof();
+        test_corrupt();
+    }
+    else
+        test_denied();
     test_logger_swaps();
     if (root)
         test_delete_driver();
