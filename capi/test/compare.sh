@@ -2,7 +2,8 @@
 # The C API's figures (issue 11), same run, interleaved rounds:
 #   - the four per-packet calls, records per second each way and the time
 #     inside the calls: capi_bench (C) against echobench (the Go API's
-#     per-packet calls), 64 B and 1400 B;
+#     per-packet calls, waiting with Session.Wait; and "Go-event", waiting
+#     on ReadWaitEvent with poll(2) as the C program does), 64 B and 1400 B;
 #   - the ported example's echo round trip against the Go demo's (min and
 #     avg over the pings of a run).
 # As root, from the repository: capi/test/compare.sh [ROUNDS] [PING_SECONDS]
@@ -20,14 +21,15 @@ for r in $(seq "$rounds"); do
 	for size in 64 1400; do
 		unshare --net "capi/build/$arch/capi_bench" "$size" 3
 		unshare --net /tmp/ringtun-echobench -size "$size" -seconds 3
+		unshare --net /tmp/ringtun-echobench -event -size "$size" -seconds 3
 	done
 done | tee /tmp/ringtun-compare.txt
 awk '/records/ { key = $1 " " $2; rate[key] += $4; n[key]++ }
 	END { for (s in rate) printf "mean %s B: %.0f records/s\n", s, rate[s] / n[s] }' /tmp/ringtun-compare.txt | sort
+mean() { awk -v who="$1" -v s="$2" '$1 == who && $2 == s { t += $4; n++ } END { print t / n }' /tmp/ringtun-compare.txt; }
 for size in 64 1400; do
-	c=$(awk -v s="$size" '$1 == "C" && $2 == s { t += $4; n++ } END { print t / n }' /tmp/ringtun-compare.txt)
-	g=$(awk -v s="$size" '$1 == "Go" && $2 == s { t += $4; n++ } END { print t / n }' /tmp/ringtun-compare.txt)
-	echo "C/Go $size B: $(awk -v c="$c" -v g="$g" 'BEGIN { printf "%.2f", c / g }')x"
+	c=$(mean C "$size") g=$(mean Go "$size") e=$(mean Go-event "$size")
+	echo "$size B: C/Go $(awk -v c="$c" -v g="$g" 'BEGIN { printf "%.2f", c / g }')x, C/Go-event $(awk -v c="$c" -v g="$e" 'BEGIN { printf "%.2f", c / g }')x"
 done
 
 # ping_stats FILE: min and avg of the "time X ms" of its echo replies.
