@@ -1,0 +1,162 @@
+package wgtun
+
+// WireGuard end to end: two wireguard-go devices on wgtun in two network
+// namespaces, their UDP sockets joined by a veth pair, configured through
+// the UAPI (IpcSet).
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringtun/ringtun/internal/netns"
+	"golang.org/x/crypto/curve25519"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+)
+
+type peerSide struct {
+	ns        *netns.NS
+	priv, pub [32]byte
+	underlay  string // its veth address
+	tunnel    string // its address in the tunnel
+	wg        *device.Device
+}
+
+func newKeys(t *testing.T) (priv, pub [32]byte) {
+	if _, err := rand.Read(priv[:]); err != nil {
+		t.Fatal(err)
+	}
+	priv[0] &= 248
+	priv[31] = priv[31]&127 | 64
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(pub[:], p)
+	return priv, pub
+}
+
+// up starts side's wireguard-go device on wgtun with other as its peer.
+func (side *peerSide) up(t *testing.T, other *peerSide) {
+	in(t, side.ns, func() error {
+		dev, err := CreateTUN("wg0", 1420)
+		if err != nil {
+			return err
+		}
+		side.wg = device.NewDevice(dev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelError, side.tunnel+": "))
+		t.Cleanup(side.wg.Close)
+		cfg := fmt.Sprintf("private_key=%s\nlisten_port=51820\npublic_key=%s\nendpoint=%s:51820\nallowed_ip=%s/32\n",
+			hex.EncodeToString(side.priv[:]), hex.EncodeToString(other.pub[:]), other.underlay, other.tunnel)
+		if err := side.wg.IpcSet(cfg); err != nil {
+			return fmt.Errorf("IpcSet: %w", err)
+		}
+		if err := side.wg.Up(); err != nil {
+			return err
+		}
+		return ip("addr", "add", side.tunnel+"/24", "dev", "wg0")
+	})
+}
+
+// transfer sends size bytes of random data from the from side to a
+// listener on the to side over TCP through the tunnel, and checks that they
+// arrive intact.
+func transfer(t *testing.T, from, to *peerSide, size int) {
+	t.Helper()
+	var ln net.Listener
+	in(t, to.ns, func() (err error) {
+		ln, err = net.Listen("tcp", to.tunnel+":5001")
+		return err
+	})
+	defer ln.Close()
+	got := make(chan [32]byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- [32]byte{}
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		n, _ := io.Copy(h, c)
+		if int(n) != size {
+			got <- [32]byte{}
+			return
+		}
+		got <- [32]byte(h.Sum(nil))
+	}()
+	data := make([]byte, size)
+	rand.Read(data)
+	start := time.Now()
+	in(t, from.ns, func() error {
+		c, err := net.DialTimeout("tcp", to.tunnel+":5001", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		if _, err := c.Write(data); err != nil {
+			c.Close()
+			return err
+		}
+		return c.Close()
+	})
+	select {
+	case sum := <-got:
+		if sum != sha256.Sum256(data) {
+			t.Fatalf("%s → %s: %d bytes did not arrive intact", from.tunnel, to.tunnel, size)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s → %s: the transfer did not finish", from.tunnel, to.tunnel)
+	}
+	t.Logf("%s → %s: %d MiB in %v", from.tunnel, to.tunnel, size>>20, time.Since(start).Round(time.Millisecond))
+}
+
+func TestWireGuard(t *testing.T) {
+	a := &peerSide{ns: newNS(t), underlay: "198.18.30.1", tunnel: "198.18.31.1"}
+	b := &peerSide{ns: newNS(t), underlay: "198.18.30.2", tunnel: "198.18.31.2"}
+	a.priv, a.pub = newKeys(t)
+	b.priv, b.pub = newKeys(t)
+	in(t, a.ns, func() error {
+		if err := ip("link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", b.ns.Path()); err != nil {
+			return err
+		}
+		if err := ip("addr", "add", a.underlay+"/24", "dev", "vA"); err != nil {
+			return err
+		}
+		return ip("link", "set", "vA", "up")
+	})
+	in(t, b.ns, func() error {
+		if err := ip("addr", "add", b.underlay+"/24", "dev", "vB"); err != nil {
+			return err
+		}
+		return ip("link", "set", "vB", "up")
+	})
+	a.up(t, b)
+	b.up(t, a)
+
+	in(t, a.ns, func() error {
+		out, err := exec.Command("ping", "-c", "3", "-i", "0.2", "-W", "5", b.tunnel).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ping through the tunnel: %v: %s", err, out)
+		}
+		return nil
+	})
+	for _, side := range []*peerSide{a, b} {
+		state, err := side.wg.IpcGet()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(state, "last_handshake_time_sec=") || strings.Contains(state, "last_handshake_time_sec=0\n") {
+			t.Errorf("%s: no handshake:\n%s", side.tunnel, state)
+		}
+	}
+	transfer(t, a, b, 50<<20)
+	transfer(t, b, a, 50<<20)
+}
