@@ -6,6 +6,7 @@ package wgtun
 
 import (
 	"crypto/rand"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -44,6 +45,23 @@ func newKeys(t *testing.T) (priv, pub [32]byte) {
 	return priv, pub
 }
 
+// nsBind opens its sockets in ns whichever goroutine asks: wireguard-go
+// reopens them from its own goroutines (on EventUp, for one), whose threads
+// are not in the test's namespace. A program in one namespace needs none
+// of this.
+type nsBind struct {
+	conn.Bind
+	ns *netns.NS
+}
+
+func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err error) {
+	derr := b.ns.Do(func() error {
+		fns, actual, err = b.Bind.Open(port)
+		return nil
+	})
+	return fns, actual, errors.Join(err, derr)
+}
+
 // up starts side's wireguard-go device on wgtun with other as its peer.
 func (side *peerSide) up(t *testing.T, other *peerSide) {
 	in(t, side.ns, func() error {
@@ -51,7 +69,8 @@ func (side *peerSide) up(t *testing.T, other *peerSide) {
 		if err != nil {
 			return err
 		}
-		side.wg = device.NewDevice(dev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelError, side.tunnel+": "))
+		bind := &nsBind{Bind: conn.NewDefaultBind(), ns: side.ns}
+		side.wg = device.NewDevice(dev, bind, device.NewLogger(device.LogLevelError, side.tunnel+": "))
 		t.Cleanup(side.wg.Close)
 		cfg := fmt.Sprintf("private_key=%s\nlisten_port=51820\npublic_key=%s\nendpoint=%s:51820\nallowed_ip=%s/32\n",
 			hex.EncodeToString(side.priv[:]), hex.EncodeToString(other.pub[:]), other.underlay, other.tunnel)
