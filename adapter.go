@@ -144,6 +144,26 @@ func (a *Adapter) Close() error {
 	return a.c.Close()
 }
 
+// Delete deletes the adapter now, persistent or not, whoever created it,
+// and closes the handle; this handle's session ends first. It fails with
+// ErrAlreadyInitialized while another session runs on the adapter. Through
+// ringtund only the uid that created the adapter (or root) may delete it.
+func (a *Adapter) Delete() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return fmt.Errorf("ringtun: delete %s: adapter handle closed: %w", a.Name(), ErrSessionEnded)
+	}
+	a.closed = true
+	s := a.session
+	a.session = nil
+	a.mu.Unlock()
+	if s != nil {
+		s.End()
+	}
+	return a.c.Delete()
+}
+
 // Name returns the adapter's interface name, as of the handle's last
 // call that looked at the interface: the handle follows a rename.
 func (a *Adapter) Name() string { return a.c.Name() }

@@ -19,3 +19,7 @@ func manager() (control.Manager, error) {
 // RunningVersion returns the version of the ringtun driver in use; there
 // is none on this platform.
 func RunningVersion() (uint32, error) { return 0, ErrNotSupported }
+
+// KernelOffloads reports the TUN offloads of the kernel; there are none to
+// report on this platform.
+func KernelOffloads() (string, error) { return "", ErrNotSupported }

@@ -38,6 +38,14 @@ type Link struct {
 	// IPv6Disabled whether net.ipv6.conf.NAME.disable_ipv6 is set. Only
 	// LinkByIndex fills them in.
 	IPv6, IPv6Disabled bool
+	// Stats are the kernel's packet counters of the interface: received
+	// is from the wire (for a TUN, what the program wrote), sent is to it.
+	Stats LinkStats
+}
+
+// LinkStats are an interface's packet counters (IFLA_STATS64).
+type LinkStats struct {
+	RxPackets, RxBytes, TxPackets, TxBytes uint64
 }
 
 // TUNInfo is what the kernel tells of a TUN or TAP device.
@@ -82,6 +90,9 @@ func linkFrom(m rtnetlink.LinkMessage) Link {
 	l.Name, l.MTU = a.Name, int(a.MTU)
 	if a.Alias != nil {
 		l.Alias = *a.Alias
+	}
+	if st := a.Stats64; st != nil {
+		l.Stats = LinkStats{RxPackets: st.RXPackets, RxBytes: st.RXBytes, TxPackets: st.TXPackets, TxBytes: st.TXBytes}
 	}
 	if a.Info != nil {
 		l.Kind = a.Info.Kind
