@@ -9,6 +9,9 @@
 //	wg show wg0
 //	ip addr add 198.18.31.1/24 dev wg0
 //
+// With -metrics ADDR it serves the session's counters for Prometheus at
+// http://ADDR/metrics (package prom).
+//
 // It runs in the foreground until SIGINT or SIGTERM, then deletes the
 // adapter. The UAPI socket is /var/run/wireguard/NAME.sock, as wg expects.
 package main
@@ -16,10 +19,16 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/ringtun/ringtun/prom"
 	"github.com/ringtun/ringtun/wgtun"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -29,8 +38,9 @@ import (
 func main() {
 	mtu := flag.Int("mtu", device.DefaultMTU, "the adapter's MTU")
 	verbose := flag.Bool("v", false, "log wireguard-go's verbose messages")
+	metrics := flag.String("metrics", "", "serve the session's Prometheus metrics at http://ADDR/metrics (for example 127.0.0.1:9586)")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: wireguard-go [-mtu N] [-v] INTERFACE")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: wireguard-go [-mtu N] [-v] [-metrics ADDR] INTERFACE")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -38,13 +48,29 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *mtu, *verbose); err != nil {
+	if err := run(flag.Arg(0), *mtu, *verbose, *metrics); err != nil {
 		fmt.Fprintln(os.Stderr, "wireguard-go:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, mtu int, verbose bool) error {
+// serveMetrics serves the device's session counters (package prom) at
+// http://addr/metrics until stop.
+func serveMetrics(addr, name string, dev *wgtun.Device) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prom.NewCollector(name, wgtun.TunnelType, dev.Stats))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
+}
+
+func run(name string, mtu int, verbose bool, metrics string) error {
 	level := device.LogLevelError
 	if verbose {
 		level = device.LogLevelVerbose
@@ -76,6 +102,13 @@ func run(name string, mtu int, verbose bool) error {
 			go wg.IpcHandle(c)
 		}
 	}()
+	if metrics != "" {
+		stop, err := serveMetrics(metrics, name, dev.(*wgtun.Device))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(os.Stderr, "wireguard-go on ringtun adapter %s: configure it with wg(8)\n", name)
 
 	sig := make(chan os.Signal, 1)

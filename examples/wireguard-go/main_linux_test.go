@@ -5,14 +5,21 @@ package main
 // `wg set`, a ping through the tunnel, `wg show` reporting the handshake.
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ringtun/ringtun/internal/netns"
 )
 
 func sh(t *testing.T, name string, args ...string) string {
@@ -22,6 +29,52 @@ func sh(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// scrape reads the example's metrics, served in network namespace ns.
+func scrape(t *testing.T, ns string) map[string]float64 {
+	t.Helper()
+	h, err := netns.Open("/var/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var body []byte
+	err = h.Do(func() error {
+		// Dialled here, on the thread in the namespace: http.Get would dial
+		// from a goroutine of its own, outside it.
+		c, err := net.Dial("tcp", "127.0.0.1:9586")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q", line)
+		}
+		out[line[:i]] = v
+	}
+	return out
 }
 
 func TestWithWg(t *testing.T) {
@@ -61,7 +114,11 @@ func TestWithWg(t *testing.T) {
 		sh(t, "ip", "-n", s.ns, "link", "set", "lo", "up")
 		sh(t, "ip", "-n", s.ns, "addr", "add", s.underlay+"/24", "dev", s.veth)
 		sh(t, "ip", "-n", s.ns, "link", "set", s.veth, "up")
-		cmd := exec.Command("ip", "netns", "exec", s.ns, bin, s.dev)
+		args := []string{"netns", "exec", s.ns, bin}
+		if i == 0 {
+			args = append(args, "-metrics", "127.0.0.1:9586")
+		}
+		cmd := exec.Command("ip", append(args, s.dev)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -90,6 +147,23 @@ func TestWithWg(t *testing.T) {
 		sh(t, "ip", "-n", s.ns, "addr", "add", s.tunnel+"/24", "dev", s.dev)
 	}
 	sh(t, "ip", "netns", "exec", a.ns, "ping", "-c", "3", "-i", "0.2", "-W", "5", b.tunnel)
+	// The metrics: the names, and counters that move with traffic.
+	before := scrape(t, a.ns)
+	for _, name := range []string{`ringtun_session_packets_total{adapter="` + a.dev + `",direction="sent",tunnel_type="WireGuard"}`,
+		`ringtun_session_bytes_total{adapter="` + a.dev + `",direction="received",tunnel_type="WireGuard"}`,
+		`ringtun_session_drops_total{adapter="` + a.dev + `",reason="send_not_ip",tunnel_type="WireGuard"}`} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("the metrics lack %s", name)
+		}
+	}
+	sh(t, "ip", "netns", "exec", a.ns, "ping", "-c", "5", "-i", "0.2", "-W", "5", b.tunnel)
+	after := scrape(t, a.ns)
+	for _, dir := range []string{"sent", "received"} {
+		name := `ringtun_session_packets_total{adapter="` + a.dev + `",direction="` + dir + `",tunnel_type="WireGuard"}`
+		if after[name] < before[name]+5 {
+			t.Errorf("%s went from %v to %v over 5 pings", name, before[name], after[name])
+		}
+	}
 	show := sh(t, "wg", "show", a.dev)
 	for _, want := range []string{"interface: " + a.dev, "peer: " + b.pub, "latest handshake", "listening port: 51820"} {
 		if !strings.Contains(show, want) {
