@@ -45,10 +45,11 @@ type ServerOptions struct {
 // Server serves ringtund's protocol with a control.Local in the network
 // namespace the server runs in.
 type Server struct {
-	policy atomic.Pointer[Checker]
-	log    *slog.Logger
-	local  *control.Local
-	state  *stateFile
+	policy  atomic.Pointer[Checker]
+	log     *slog.Logger
+	local   *control.Local
+	state   *stateFile
+	metrics metrics
 
 	mu       sync.Mutex
 	owners   map[guid.GUID]owner // adapters created through the server
@@ -341,6 +342,7 @@ func (c *serverConn) handle(op Op, req any) ([]byte, int, error) {
 	if op != OpVersion && op != OpList {
 		c.logResult(op, req, err)
 	}
+	c.s.metrics.count(op, err)
 	return e.b, fd, err
 }
 

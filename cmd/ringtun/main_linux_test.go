@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,6 +185,25 @@ func TestCompletionAndMan(t *testing.T) {
 	}
 }
 
+// scrape reads http://addr/metrics, dialling from the calling thread (its
+// network namespace): http.Get would dial from a goroutine of its own.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
 // TestUnprivileged: the command as uid 65534 through a ringtund whose
 // policy lets that uid have adapters.
 func TestUnprivileged(t *testing.T) {
@@ -201,7 +225,8 @@ func TestUnprivileged(t *testing.T) {
 	os.WriteFile(policy, []byte("[[rule]]\nusers = [\"65534\"]\ntunnel_types = [\"CLI\"]\nname_prefix = \"vpn\"\npersistent = true\naddresses = [\"198.18.0.0/15\"]\n"), 0o644)
 	sock := filepath.Join(dir, "ringtund.sock")
 	ns.Do(func() error {
-		d := exec.Command(daemon, "-socket", sock, "-policy", policy, "-state", filepath.Join(dir, "state.json"))
+		d := exec.Command(daemon, "-socket", sock, "-policy", policy, "-state", filepath.Join(dir, "state.json"),
+			"-metrics", "127.0.0.1:9587")
 		if err := d.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -230,6 +255,14 @@ func TestUnprivileged(t *testing.T) {
 		}
 		if out, err := nobody("delete", "vpn0"); err != nil {
 			t.Errorf("delete as nobody: %v: %s", err, out)
+		}
+		// ringtund's metrics saw the two creates, one of them refused.
+		m := scrape(t, "127.0.0.1:9587")
+		for _, want := range []string{`ringtund_requests_total{op="create"} 2`, `ringtund_refusals_total{reason="access_denied"} 1`,
+			`ringtund_requests_total{op="delete"} 1`, "ringtund_adapters 0"} {
+			if !strings.Contains(m, want+"\n") {
+				t.Errorf("ringtund's metrics lack %q:\n%s", want, m)
+			}
 		}
 		return nil
 	})

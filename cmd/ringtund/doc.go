@@ -10,7 +10,11 @@
 //
 // Usage:
 //
-//	ringtund [--socket /run/ringtun/ringtund.sock] [--policy /etc/ringtun/policy.toml] [--state /run/ringtun/state.json]
+//	ringtund [--socket /run/ringtun/ringtund.sock] [--policy /etc/ringtun/policy.toml] [--state /run/ringtun/state.json] [--metrics ADDR]
+//
+// With --metrics ADDR it serves Prometheus metrics at http://ADDR/metrics:
+// ringtund_clients, ringtund_adapters, ringtund_requests_total{op} and
+// ringtund_refusals_total{reason}.
 //
 // SIGHUP reloads the policy (a policy that does not parse is refused and
 // the old one kept); SIGINT and SIGTERM stop the daemon, which deletes the
