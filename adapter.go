@@ -61,15 +61,32 @@ func CreateAdapterWithOptions(name, tunnelType string, opts AdapterOptions) (*Ad
 	if opts.GUID != nil {
 		meta.GUID = guid.GUID(*opts.GUID)
 	}
-	m, err := manager()
-	if err != nil {
-		return nil, err
-	}
-	c, err := m.Create(name, meta, cfg)
+	var c control.Adapter
+	err := inNamespace("create "+name, opts.NetNS, func(m control.Manager) (err error) {
+		c, err = m.Create(name, meta, cfg)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &Adapter{c: c}, nil
+}
+
+// inNamespace runs fn with the process's control plane in the network
+// namespace at path, or the calling thread's when path is empty.
+func inNamespace(what, path string, fn func(m control.Manager) error) error {
+	m, err := manager()
+	if err != nil {
+		return err
+	}
+	if path == "" {
+		return fn(m)
+	}
+	r, ok := m.(control.NamespaceRunner)
+	if !ok {
+		return fmt.Errorf("ringtun: %s in %s: %w: through ringtund, adapters live in the daemon's network namespace", what, path, ErrNotSupported)
+	}
+	return r.RunIn(path, func() error { return fn(m) })
 }
 
 // OpenAdapter opens an existing adapter, created by this or another
@@ -79,12 +96,18 @@ func CreateAdapterWithOptions(name, tunnelType string, opts AdapterOptions) (*Ad
 //
 // On Linux it looks in the network namespace of the calling goroutine's
 // thread and needs CAP_NET_ADMIN.
-func OpenAdapter(name string) (*Adapter, error) {
-	m, err := manager()
-	if err != nil {
-		return nil, err
-	}
-	c, err := m.Open(name)
+func OpenAdapter(name string) (*Adapter, error) { return OpenAdapterIn("", name) }
+
+// OpenAdapterIn is OpenAdapter in the network namespace at netns (a path
+// such as /var/run/netns/NAME; empty: the calling thread's), from a
+// program that stays in its own; the handle acts there. See
+// AdapterOptions.NetNS for what it needs.
+func OpenAdapterIn(netns, name string) (*Adapter, error) {
+	var c control.Adapter
+	err := inNamespace("open "+name, netns, func(m control.Manager) (err error) {
+		c, err = m.Open(name)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +117,16 @@ func OpenAdapter(name string) (*Adapter, error) {
 // Adapters lists every ringtun adapter, whichever process created it. On
 // Linux it lists those in the network namespace of the calling
 // goroutine's thread, and needs no privilege.
-func Adapters() ([]AdapterInfo, error) {
-	m, err := manager()
-	if err != nil {
-		return nil, err
-	}
-	list, err := m.List()
+func Adapters() ([]AdapterInfo, error) { return AdaptersIn("") }
+
+// AdaptersIn is Adapters in the network namespace at netns (empty: the
+// calling thread's); see OpenAdapterIn.
+func AdaptersIn(netns string) ([]AdapterInfo, error) {
+	var list []control.Info
+	err := inNamespace("list adapters", netns, func(m control.Manager) (err error) {
+		list, err = m.List()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +144,12 @@ func Adapters() ([]AdapterInfo, error) {
 // so a session starting at the same moment is never deleted under its
 // user. On Linux it acts in the network namespace of the calling
 // goroutine's thread.
-func Uninstall() error {
-	m, err := manager()
-	if err != nil {
-		return err
-	}
-	return m.Uninstall()
+func Uninstall() error { return UninstallIn("") }
+
+// UninstallIn is Uninstall in the network namespace at netns (empty: the
+// calling thread's); see OpenAdapterIn.
+func UninstallIn(netns string) error {
+	return inNamespace("uninstall", netns, func(m control.Manager) error { return m.Uninstall() })
 }
 
 // Close ends the handle's session, if any, and closes the handle. If this

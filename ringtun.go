@@ -165,6 +165,14 @@ type AdapterOptions struct {
 	// Config, if not nil, is applied before CreateAdapterWithOptions
 	// returns. The adapter is up either way.
 	Config *Config
+	// NetNS, if not empty, is the network namespace to create the adapter
+	// in, as a path such as /var/run/netns/NAME or /proc/PID/ns/net; the
+	// program stays in its own, and the handle acts in that one (the
+	// pattern WireGuard documents for a tunnel inside a container). Empty
+	// is the calling thread's namespace. It needs CAP_SYS_ADMIN to enter
+	// the namespace besides CAP_NET_ADMIN in it, and is not available
+	// through ringtund (ErrNotSupported).
+	NetNS string
 }
 
 // AdapterInfo describes an adapter, as Adapters lists it.

@@ -74,6 +74,15 @@ type Manager interface {
 	Version() (uint32, error)
 }
 
+// NamespaceRunner is a Manager that can act in another network namespace:
+// RunIn runs fn on a thread in the namespace at path, so that the
+// Manager's calls fn makes act there (and the handles they return keep
+// acting there). The daemon's client is not one: its adapters are in the
+// daemon's namespace.
+type NamespaceRunner interface {
+	RunIn(path string, fn func() error) error
+}
+
 // Version is the version of this implementation of ringtun, which Local
 // reports.
 const Version = 0<<16 | 1

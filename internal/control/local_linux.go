@@ -111,6 +111,18 @@ func inCurrentNS(fn func(nc *netcfg.Conn) error) error {
 	return inNS(ns, fn)
 }
 
+// RunIn implements NamespaceRunner: fn runs on a thread in the network
+// namespace at path (such as /var/run/netns/NAME or /proc/PID/ns/net),
+// which needs CAP_SYS_ADMIN unless the calling thread is there already.
+func (m *Local) RunIn(path string, fn func() error) error {
+	ns, err := netns.Open(path)
+	if err != nil {
+		return fmt.Errorf("ringtun: network namespace %s: %w", path, err)
+	}
+	defer ns.Close()
+	return ns.Run(fn)
+}
+
 // Version is this package's Version: Local manages adapters in-process.
 func (m *Local) Version() (uint32, error) { return Version, nil }
 
