@@ -61,7 +61,8 @@ func forwarderMain(o options) int {
 	if o.role == roleDaemon {
 		return daemonMain(o)
 	}
-	prefix := map[string]string{cRingtun: "ringtun", cBrokered: "brokered", cWireguard: "wggo", cPlain: "plain"}[o.role]
+	prefix := map[string]string{cRingtun: "ringtun", cBrokered: "brokered", cWireguard: "wggo", cPlain: "plain",
+		cWGRingtun: "wgr", cWGTun: "wgt"}[o.role]
 	if prefix == "" {
 		log.Printf("unknown role %q", o.role)
 		return 2
@@ -80,6 +81,8 @@ func forwarderMain(o options) int {
 		err = forwardWireguard(ctx, sides)
 	case cPlain:
 		err = forwardPlain(ctx, sides)
+	case cWGRingtun, cWGTun:
+		err = runWireGuard(ctx, sides, o.role == cWGRingtun)
 	}
 	if err != nil {
 		log.Print(err)
@@ -133,6 +136,19 @@ func inNS(ns *os.File, fn func() error) error {
 	return <-ch
 }
 
+// ipRun runs ip(8) with args in the calling thread's namespace.
+func ipRun(args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// hostOf returns the address of a prefix such as 198.18.4.2/24.
+func hostOf(prefix string) string { return strings.SplitN(prefix, "/", 2)[0] }
+
 // ipConfigure gives an interface its address and route with ip(8), in the
 // namespace of the calling thread.
 func ipConfigure(sd side) error {
@@ -141,11 +157,8 @@ func ipConfigure(sd side) error {
 		{"addr", "add", sd.addr, "dev", sd.name},
 		{"route", "add", sd.route, "dev", sd.name},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-		cancel()
-		if err != nil {
-			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		if err := ipRun(args...); err != nil {
+			return err
 		}
 	}
 	return nil

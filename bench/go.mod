@@ -7,6 +7,8 @@ go 1.26.0
 
 require (
 	github.com/ringtun/ringtun v0.0.0-00010101000000-000000000000
+	github.com/ringtun/ringtun/wgtun v0.0.0-00010101000000-000000000000
+	golang.org/x/crypto v0.51.0
 	golang.org/x/sys v0.50.0
 	golang.zx2c4.com/wireguard v0.0.0-20260522210424-ecfc5a8d5446
 )
@@ -22,4 +24,7 @@ require (
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
 )
 
-replace github.com/ringtun/ringtun => ../
+replace (
+	github.com/ringtun/ringtun => ../
+	github.com/ringtun/ringtun/wgtun => ../wgtun
+)

@@ -452,7 +452,7 @@ func (h *harness) setup(ctx context.Context, contenders []string) error {
 			}
 		})
 	}
-	if contains(contenders, cVeth) {
+	if contains(contenders, cVeth) || contains(contenders, cWGRingtun) || contains(contenders, cWGTun) {
 		if _, err := h.cmd(ctx, h.exA, 10*time.Second, "ip", "link", "add", "veth-a", "mtu", strconv.Itoa(linkMTU), "type", "veth",
 			"peer", "name", "veth-b", "mtu", strconv.Itoa(linkMTU), "netns", h.nsB.Path()); err != nil {
 			return err
@@ -585,6 +585,9 @@ func (h *harness) measure(ctx context.Context, c string, round int) sample {
 		}
 	}
 	target := targetTUN
+	if isWireGuard(c) {
+		target = targetWG
+	}
 	var fwd *forwarder
 	if c == cVeth {
 		target = targetVeth
@@ -649,7 +652,7 @@ func (h *harness) measure(ctx context.Context, c string, round int) sample {
 
 	if h.tests[tUDP] {
 		if u, err := h.iperfUDP(ctx, target); err != nil {
-			fail("UDP 64 B", err)
+			fail(fmt.Sprintf("UDP %d B", udpSize), err)
 		} else {
 			s.UDPpps = u.PPS
 			s.UDPLossPct = u.LossPct
@@ -703,7 +706,7 @@ func (h *harness) iperfTCP(ctx context.Context, target string, streams int) (tcp
 }
 
 func (h *harness) iperfUDP(ctx context.Context, target string) (udpResult, error) {
-	out, err := h.iperf(ctx, target, "-u", "-l", "64", "-b", "0")
+	out, err := h.iperf(ctx, target, "-u", "-l", strconv.Itoa(udpSize), "-b", "0")
 	if err != nil {
 		return udpResult{}, err
 	}

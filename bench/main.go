@@ -62,7 +62,9 @@ func main() {
 	flag.DurationVar(&o.interval, "ping-interval", 10*time.Millisecond, "interval between pings")
 	flag.BoolVar(&o.smoke, "smoke", false, "quick check for CI: 1 round, 1-second iperf3 runs, 20 pings; results go to a temporary directory unless -out is given")
 	flag.StringVar(&o.out, "out", "", "directory for RESULTS.md and results.svg (default: bench/ when run from the repository root)")
-	flag.StringVar(&o.contenders, "contenders", "ringtun,ringtun-brokered,wireguard-go,plain,veth", "comma-separated contenders to run")
+	flag.StringVar(&o.contenders, "contenders", "ringtun,ringtun-brokered,wireguard-go,plain,veth",
+		"comma-separated contenders to run; wg-ringtun,wg-tun is the WireGuard scenario (a tunnel between the namespaces)")
+	udp := flag.Int("udp-size", 64, "the size of iperf3's UDP datagrams")
 	flag.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (0: computed from the other flags)")
 	flag.BoolVar(&o.noInstall, "no-install", false, "fail instead of installing missing tools (iperf3, iproute2, ping) with apt-get")
 	flag.UintVar(&o.capacity, "ring-capacity", 0x100000, "ringtun session ring capacity in bytes")
@@ -78,6 +80,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
+	if *udp < 16 || *udp > 1472 {
+		fmt.Fprintf(os.Stderr, "bench: -udp-size %d: from 16 to 1472 bytes\n", *udp)
+		os.Exit(2)
+	}
+	setUDPSize(*udp)
 	if o.smoke {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })

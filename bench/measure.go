@@ -19,9 +19,32 @@ const (
 	cWireguard = "wireguard-go"
 	cPlain     = "plain"
 	cVeth      = "veth"
+	// The WireGuard scenario: a WireGuard tunnel between the namespaces,
+	// wireguard-go on ringtun (wgtun) and on its own Linux tun.
+	cWGRingtun = "wg-ringtun"
+	cWGTun     = "wg-tun"
 )
 
-var allContenders = []string{cRingtun, cBrokered, cWireguard, cPlain, cVeth}
+var allContenders = []string{cRingtun, cBrokered, cWireguard, cPlain, cVeth, cWGRingtun, cWGTun}
+
+// isWireGuard reports whether c is a contender of the WireGuard scenario.
+func isWireGuard(c string) bool { return c == cWGRingtun || c == cWGTun }
+
+// udpSize is the size of iperf3's UDP datagrams (-udp-size).
+var udpSize = 64
+
+// setUDPSize sets udpSize and the names of the metrics that show it.
+func setUDPSize(n int) {
+	udpSize = n
+	for i := range metrics {
+		switch metrics[i].key {
+		case "udp":
+			metrics[i].title = fmt.Sprintf("UDP %d B delivered", n)
+		case "loss":
+			metrics[i].title = fmt.Sprintf("UDP %d B loss", n)
+		}
+	}
+}
 
 // The measurements, in the order they run (-tests).
 const (
@@ -59,6 +82,8 @@ var contenderNote = map[string]string{
 	cWireguard: "two golang.zx2c4.com/wireguard/tun devices (IFF_VNET_HDR, TSO/USO offloads, batched Read/Write with GSO split and GRO coalescing, offset 16 as wireguard-go uses it), one goroutine per direction",
 	cPlain:     "read()/write() on /dev/net/tun (IFF_TUN|IFF_NO_PI, no offloads), one packet per system call, one locked thread per direction",
 	cVeth:      "a veth pair between the namespaces (198.18.4.1/24 ↔ 198.18.4.2/24): the kernel alone, the ceiling",
+	cWGRingtun: "WireGuard scenario: wireguard-go's device on ringtun adapters through wgtun (8 MiB rings), one at each end of a tunnel between the namespaces over the veth pair, both in one process",
+	cWGTun:     "WireGuard scenario: wireguard-go's device on its own Linux tun (offloads, batched Read/Write), one at each end of the same tunnel, both in one process",
 }
 
 // sample is what one round measures for one contender. A NaN field was not

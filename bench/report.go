@@ -77,7 +77,7 @@ func (ri *runInfo) table() string {
 	if len(ri.Tests) > 0 && len(ri.Tests) < len(allTests) {
 		fmt.Fprintf(&b, "Only these measurements ran (-tests): %s; CPU per GB is over the TCP runs among them.\n\n", strings.Join(ri.Tests, ", "))
 	}
-	b.WriteString("| contender | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP 64 B delivered (kpps) | UDP 64 B loss (%) | ping min / avg / p99 (µs) | forwarder CPU (s/GB) |\n")
+	fmt.Fprintf(&b, "| contender | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP %d B delivered (kpps) | UDP %d B loss (%%) | ping min / avg / p99 (µs) | forwarder CPU (s/GB) |\n", udpSize, udpSize)
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range ri.Contenders {
 		cpu := fmtNum(get(c, "cpu"), 2)
@@ -91,7 +91,7 @@ func (ri *runInfo) table() string {
 			cpu)
 	}
 	ratioKeys := []string{"tcp1", "tcp4", "udp", "pingavg", "cpu"}
-	for _, ref := range []string{cWireguard, cVeth, cRingtun} {
+	for _, ref := range []string{cWireguard, cVeth, cRingtun, cWGTun} {
 		if ref == cRingtun && !ri.has(cBrokered) {
 			continue
 		}
@@ -99,7 +99,7 @@ func (ri *runInfo) table() string {
 			continue
 		}
 		fmt.Fprintf(&b, "\nRatio to %s (median ÷ median, same run; for ping and CPU lower is better):\n\n", ref)
-		b.WriteString("| contender | TCP 1 stream | TCP 4 streams | UDP 64 B pps | ping avg | CPU/GB |\n")
+		fmt.Fprintf(&b, "| contender | TCP 1 stream | TCP 4 streams | UDP %d B pps | ping avg | CPU/GB |\n", udpSize)
 		b.WriteString("|---|--:|--:|--:|--:|--:|\n")
 		for _, c := range ri.Contenders {
 			if c == ref {
@@ -116,27 +116,37 @@ func (ri *runInfo) table() string {
 			b.WriteString(" |\n")
 		}
 	}
+	// goal compares a ratio of this run with a goal of an issue.
+	goal := func(a, ref, name, key string, want float64, atLeast bool) {
+		r := ri.ratio(a, ref, metricByKey(key))
+		verdict := "no data"
+		switch {
+		case math.IsNaN(r):
+		case atLeast && r >= want, !atLeast && r <= want:
+			verdict = "met"
+		case atLeast:
+			verdict = fmt.Sprintf("missed by %.0f%%", 100*(want-r)/want)
+		default:
+			verdict = fmt.Sprintf("missed by %.0f%%", 100*(r-want)/want)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, fmtRatio(r), verdict)
+	}
 	if ri.has(cRingtun) && ri.has(cWireguard) {
 		b.WriteString("\nIssue 4 goals (ringtun against wireguard-go, medians of this run):\n\n")
 		b.WriteString("| goal | ratio | |\n|---|--:|---|\n")
-		goal := func(name, key string, want float64, atLeast bool) {
-			r := ri.ratio(cRingtun, cWireguard, metricByKey(key))
-			verdict := "no data"
-			switch {
-			case math.IsNaN(r):
-			case atLeast && r >= want, !atLeast && r <= want:
-				verdict = "met"
-			case atLeast:
-				verdict = fmt.Sprintf("missed by %.0f%%", 100*(want-r)/want)
-			default:
-				verdict = fmt.Sprintf("missed by %.0f%%", 100*(r-want)/want)
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", name, fmtRatio(r), verdict)
-		}
-		goal("TCP 1 stream ≥ 1.2 × wireguard-go", "tcp1", 1.2, true)
-		goal("UDP 64 B delivered pps ≥ 1.5 × wireguard-go", "udp", 1.5, true)
-		goal("ping avg RTT ≤ wireguard-go", "pingavg", 1, false)
-		goal("forwarder CPU per GB ≤ 0.8 × wireguard-go", "cpu", 0.8, false)
+		goal(cRingtun, cWireguard, "TCP 1 stream ≥ 1.2 × wireguard-go", "tcp1", 1.2, true)
+		goal(cRingtun, cWireguard, fmt.Sprintf("UDP %d B delivered pps ≥ 1.5 × wireguard-go", udpSize), "udp", 1.5, true)
+		goal(cRingtun, cWireguard, "ping avg RTT ≤ wireguard-go", "pingavg", 1, false)
+		goal(cRingtun, cWireguard, "forwarder CPU per GB ≤ 0.8 × wireguard-go", "cpu", 0.8, false)
+	}
+	if ri.has(cWGRingtun) && ri.has(cWGTun) {
+		b.WriteString("\nIssue 12 goals (wireguard-go on ringtun against wireguard-go on its tun, medians of this run):\n\n")
+		b.WriteString("| goal | ratio | |\n|---|--:|---|\n")
+		goal(cWGRingtun, cWGTun, "TCP 1 stream ≥ 1.0 ×", "tcp1", 1, true)
+		goal(cWGRingtun, cWGTun, "TCP 4 streams ≥ 1.0 ×", "tcp4", 1, true)
+		goal(cWGRingtun, cWGTun, fmt.Sprintf("UDP %d B delivered ≥ 1.0 ×", udpSize), "udp", 1, true)
+		goal(cWGRingtun, cWGTun, "ping avg ≤ 1.0 ×", "pingavg", 1, false)
+		fmt.Fprintf(&b, "| CPU per GB (reported) | %s | |\n", fmtRatio(ri.ratio(cWGRingtun, cWGTun, metricByKey("cpu"))))
 	}
 	return b.String()
 }
