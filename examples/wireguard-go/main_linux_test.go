@@ -6,6 +6,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +31,66 @@ func sh(t *testing.T, name string, args ...string) string {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// transfer sends size random bytes over TCP from namespace from to a
+// listener at addr in namespace to, and checks that they arrive intact.
+func transfer(t *testing.T, from, to, addr string, size int) {
+	t.Helper()
+	nsFrom, err := netns.Open("/var/run/netns/" + from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsFrom.Close()
+	nsTo, err := netns.Open("/var/run/netns/" + to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nsTo.Close()
+	var ln net.Listener
+	if err := nsTo.Do(func() (err error) { ln, err = net.Listen("tcp", addr+":5001"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan [32]byte, 1)
+	go func() {
+		var sum [32]byte
+		defer func() { got <- sum }()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		if n, _ := io.Copy(h, c); int(n) == size {
+			copy(sum[:], h.Sum(nil))
+		}
+	}()
+	data := make([]byte, size)
+	rand.Read(data)
+	err = nsFrom.Do(func() error {
+		c, err := net.DialTimeout("tcp", addr+":5001", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		if _, err := c.Write(data); err != nil {
+			c.Close()
+			return err
+		}
+		return c.Close()
+	})
+	if err != nil {
+		t.Fatalf("%s → %s: %v", from, to, err)
+	}
+	select {
+	case sum := <-got:
+		if sum != sha256.Sum256(data) {
+			t.Fatalf("%s → %s: %d bytes did not arrive intact", from, to, size)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s → %s: the transfer did not finish", from, to)
+	}
 }
 
 // scrape reads the example's metrics, served in network namespace ns.
@@ -147,6 +209,10 @@ func TestWithWg(t *testing.T) {
 		sh(t, "ip", "-n", s.ns, "addr", "add", s.tunnel+"/24", "dev", s.dev)
 	}
 	sh(t, "ip", "netns", "exec", a.ns, "ping", "-c", "3", "-i", "0.2", "-W", "5", b.tunnel)
+	// 50 MiB over TCP through the tunnel, each way, checked by SHA-256.
+	transfer(t, a.ns, b.ns, b.tunnel, 50<<20)
+	transfer(t, b.ns, a.ns, a.tunnel, 50<<20)
+
 	// The metrics: the names, and counters that move with traffic.
 	before := scrape(t, a.ns)
 	for _, name := range []string{`ringtun_session_packets_total{adapter="` + a.dev + `",direction="sent",tunnel_type="WireGuard"}`,
