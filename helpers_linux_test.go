@@ -15,34 +15,17 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/nstest"
 	"github.com/ringtun/ringtun/netcfg"
 )
 
 // newNS gives the test a fresh network namespace, or skips it with the
 // reason when it cannot have one. The namespace goes when the test ends.
-func newNS(t testing.TB) *netns.NS {
-	t.Helper()
-	if err := netns.CanCreate(); err != nil {
-		t.Skip("integration test:", err)
-	}
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+func newNS(t testing.TB) *netns.NS { return nstest.New(t) }
 
 // in runs fn inside ns and fails the test on its error. fn may call
 // t.Fatal: the test then stops here, on its own goroutine.
-func in(t testing.TB, ns *netns.NS, fn func() error) {
-	t.Helper()
-	if err := ns.Do(fn); errors.Is(err, netns.ErrGoexit) {
-		t.FailNow()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-}
+func in(t testing.TB, ns *netns.NS, fn func() error) { t.Helper(); nstest.In(t, ns, fn) }
 
 // ipCmd runs ip(8) with args in the calling thread's network namespace and
 // returns its output.

@@ -1,17 +1,14 @@
 package wgtun
 
 import (
-	"io"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ringtun/ringtun"
+	"github.com/ringtun/ringtun/internal/nstest"
 	"github.com/ringtun/ringtun/internal/packettest"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -27,66 +24,19 @@ func TestBrokered(t *testing.T) {
 		return
 	}
 	ns := newNS(t)
-	// A directory uid 65534 can reach, with this test binary and ringtund.
-	dir, err := os.MkdirTemp("", "wgtun-brokered-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := filepath.Join(dir, "wgtun.test")
-	if err := copyFile(exe, self); err != nil {
-		t.Fatal(err)
-	}
-	daemon := filepath.Join(dir, "ringtund")
-	if out, err := exec.Command("go", "build", "-o", daemon, "github.com/ringtun/ringtun/cmd/ringtund").CombinedOutput(); err != nil {
-		t.Fatalf("go build ringtund: %v: %s", err, out)
-	}
-	policy := filepath.Join(dir, "policy.toml")
-	os.WriteFile(policy, []byte("[[rule]]\nusers = [\"65534\"]\ntunnel_types = [\"WireGuard\"]\nname_prefix = \"vpnw\"\naddresses = [\"198.18.0.0/15\"]\n"), 0o644)
-	sock := filepath.Join(dir, "ringtund.sock")
+	dir := nstest.SharedDir(t)
+	self := nstest.CopyExecutable(t, dir)
+	sock := nstest.Daemon(t, ns, dir, "[[rule]]\nusers = [\"65534\"]\ntunnel_types = [\"WireGuard\"]\nname_prefix = \"vpnw\"\naddresses = [\"198.18.0.0/15\"]\n")
 	in(t, ns, func() error {
-		d := exec.Command(daemon, "-socket", sock, "-policy", policy, "-state", filepath.Join(dir, "state.json"))
-		if err := d.Start(); err != nil {
-			return err
-		}
-		defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 		c := exec.Command(self, "-test.run=^TestBrokered$", "-test.count=1", "-test.v")
 		c.Env = append(os.Environ(), childEnv+"=brokered", ringtun.DaemonEnv+"="+sock, "GORACE=atexit_sleep_ms=0")
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		nstest.AsNobody(c)
 		out, err := c.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "--- PASS: TestBrokered") {
 			t.Errorf("the unprivileged child: %v:\n%s", err, out)
 		}
 		return nil
 	})
-}
-
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
 }
 
 // brokeredChild runs as uid 65534 in the daemon's namespace.

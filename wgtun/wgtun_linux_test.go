@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/nstest"
 	"github.com/ringtun/ringtun/internal/packettest"
 	"golang.zx2c4.com/wireguard/tun"
 )
@@ -33,29 +34,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// newNS gives the test a fresh network namespace, or skips it.
-func newNS(t testing.TB) *netns.NS {
-	t.Helper()
-	if err := netns.CanCreate(); err != nil {
-		t.Skip("integration test:", err)
-	}
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+// newNS and in are the shared helpers' (internal/nstest).
+func newNS(t testing.TB) *netns.NS { return nstest.New(t) }
 
-// in runs fn in ns and fails the test on its error.
-func in(t testing.TB, ns *netns.NS, fn func() error) {
-	t.Helper()
-	if err := ns.Do(fn); errors.Is(err, netns.ErrGoexit) {
-		t.FailNow()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-}
+func in(t testing.TB, ns *netns.NS, fn func() error) { t.Helper(); nstest.In(t, ns, fn) }
 
 func ip(args ...string) error {
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

@@ -14,28 +14,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/nstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// newNS gives the test a fresh network namespace, or skips it.
-func newNS(t *testing.T) *netns.NS {
-	t.Helper()
-	if err := netns.CanCreate(); err != nil {
-		t.Skip("integration test:", err)
-	}
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
-}
+// newNS is the shared helpers' (internal/nstest).
+func newNS(t *testing.T) *netns.NS { return nstest.New(t) }
 
 // cli runs the command line in-process and returns its exit status,
 // standard output and standard error.
@@ -208,39 +196,18 @@ func scrape(t *testing.T, addr string) string {
 // policy lets that uid have adapters.
 func TestUnprivileged(t *testing.T) {
 	ns := newNS(t)
-	// A directory uid 65534 can reach (t.TempDir's parent is private).
-	dir, err := os.MkdirTemp("", "ringtun-cli-")
-	if err != nil {
-		t.Fatal(err)
+	dir := nstest.SharedDir(t)
+	bin := filepath.Join(dir, "ringtun")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin, daemon := filepath.Join(dir, "ringtun"), filepath.Join(dir, "ringtund")
-	for target, pkg := range map[string]string{bin: ".", daemon: "github.com/ringtun/ringtun/cmd/ringtund"} {
-		if out, err := exec.Command("go", "build", "-o", target, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v: %s", pkg, err, out)
-		}
-	}
-	policy := filepath.Join(dir, "policy.toml")
-	os.WriteFile(policy, []byte("[[rule]]\nusers = [\"65534\"]\ntunnel_types = [\"CLI\"]\nname_prefix = \"vpn\"\npersistent = true\naddresses = [\"198.18.0.0/15\"]\n"), 0o644)
-	sock := filepath.Join(dir, "ringtund.sock")
+	sock := nstest.Daemon(t, ns, dir, "[[rule]]\nusers = [\"65534\"]\ntunnel_types = [\"CLI\"]\nname_prefix = \"vpn\"\npersistent = true\naddresses = [\"198.18.0.0/15\"]\n",
+		"-metrics", "127.0.0.1:9587")
 	ns.Do(func() error {
-		d := exec.Command(daemon, "-socket", sock, "-policy", policy, "-state", filepath.Join(dir, "state.json"),
-			"-metrics", "127.0.0.1:9587")
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
-		for i := 0; i < 100; i++ {
-			if _, err := os.Stat(sock); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 		nobody := func(args ...string) (string, error) {
 			c := exec.Command(bin, args...)
 			c.Env = append(os.Environ(), "RINGTUN_DAEMON="+sock)
-			c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			nstest.AsNobody(c)
 			out, err := c.CombinedOutput()
 			return string(out), err
 		}
