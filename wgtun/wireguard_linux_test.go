@@ -6,18 +6,16 @@ package wgtun
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/nstest"
 	"golang.org/x/crypto/curve25519"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -84,59 +82,6 @@ func (side *peerSide) up(t *testing.T, other *peerSide) {
 	})
 }
 
-// transfer sends size bytes of random data from the from side to a
-// listener on the to side over TCP through the tunnel, and checks that they
-// arrive intact.
-func transfer(t *testing.T, from, to *peerSide, size int) {
-	t.Helper()
-	var ln net.Listener
-	in(t, to.ns, func() (err error) {
-		ln, err = net.Listen("tcp", to.tunnel+":5001")
-		return err
-	})
-	defer ln.Close()
-	got := make(chan [32]byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- [32]byte{}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		n, _ := io.Copy(h, c)
-		if int(n) != size {
-			got <- [32]byte{}
-			return
-		}
-		got <- [32]byte(h.Sum(nil))
-	}()
-	data := make([]byte, size)
-	rand.Read(data)
-	start := time.Now()
-	in(t, from.ns, func() error {
-		c, err := net.DialTimeout("tcp", to.tunnel+":5001", 10*time.Second)
-		if err != nil {
-			return err
-		}
-		c.SetDeadline(time.Now().Add(2 * time.Minute))
-		if _, err := c.Write(data); err != nil {
-			c.Close()
-			return err
-		}
-		return c.Close()
-	})
-	select {
-	case sum := <-got:
-		if sum != sha256.Sum256(data) {
-			t.Fatalf("%s → %s: %d bytes did not arrive intact", from.tunnel, to.tunnel, size)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("%s → %s: the transfer did not finish", from.tunnel, to.tunnel)
-	}
-	t.Logf("%s → %s: %d MiB in %v", from.tunnel, to.tunnel, size>>20, time.Since(start).Round(time.Millisecond))
-}
-
 func TestWireGuard(t *testing.T) {
 	a := &peerSide{ns: newNS(t), underlay: "198.18.30.1", tunnel: "198.18.31.1"}
 	b := &peerSide{ns: newNS(t), underlay: "198.18.30.2", tunnel: "198.18.31.2"}
@@ -176,6 +121,8 @@ func TestWireGuard(t *testing.T) {
 			t.Errorf("%s: no handshake:\n%s", side.tunnel, state)
 		}
 	}
-	transfer(t, a, b, 50<<20)
-	transfer(t, b, a, 50<<20)
+	for _, dir := range [][2]*peerSide{{a, b}, {b, a}} {
+		took := nstest.Transfer(t, dir[0].ns, dir[1].ns, dir[1].tunnel, 50<<20)
+		t.Logf("%s → %s: 50 MiB in %v", dir[0].tunnel, dir[1].tunnel, took.Round(time.Millisecond))
+	}
 }

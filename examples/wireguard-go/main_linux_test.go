@@ -6,8 +6,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun/internal/netns"
+	"github.com/ringtun/ringtun/internal/nstest"
 )
 
 func sh(t *testing.T, name string, args ...string) string {
@@ -33,76 +32,22 @@ func sh(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// transfer sends size random bytes over TCP from namespace from to a
-// listener at addr in namespace to, and checks that they arrive intact.
-func transfer(t *testing.T, from, to, addr string, size int) {
+// openNS opens the named network namespace for the test.
+func openNS(t *testing.T, name string) *netns.NS {
 	t.Helper()
-	nsFrom, err := netns.Open("/var/run/netns/" + from)
+	ns, err := netns.Open("/var/run/netns/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nsFrom.Close()
-	nsTo, err := netns.Open("/var/run/netns/" + to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nsTo.Close()
-	var ln net.Listener
-	if err := nsTo.Do(func() (err error) { ln, err = net.Listen("tcp", addr+":5001"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	got := make(chan [32]byte, 1)
-	go func() {
-		var sum [32]byte
-		defer func() { got <- sum }()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		if n, _ := io.Copy(h, c); int(n) == size {
-			copy(sum[:], h.Sum(nil))
-		}
-	}()
-	data := make([]byte, size)
-	rand.Read(data)
-	err = nsFrom.Do(func() error {
-		c, err := net.DialTimeout("tcp", addr+":5001", 10*time.Second)
-		if err != nil {
-			return err
-		}
-		c.SetDeadline(time.Now().Add(2 * time.Minute))
-		if _, err := c.Write(data); err != nil {
-			c.Close()
-			return err
-		}
-		return c.Close()
-	})
-	if err != nil {
-		t.Fatalf("%s → %s: %v", from, to, err)
-	}
-	select {
-	case sum := <-got:
-		if sum != sha256.Sum256(data) {
-			t.Fatalf("%s → %s: %d bytes did not arrive intact", from, to, size)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("%s → %s: the transfer did not finish", from, to)
-	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }
 
 // scrape reads the example's metrics, served in network namespace ns.
 func scrape(t *testing.T, ns string) map[string]float64 {
 	t.Helper()
-	h, err := netns.Open("/var/run/netns/" + ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	var body []byte
-	err = h.Do(func() error {
+	err := openNS(t, ns).Do(func() error {
 		// Dialled here, on the thread in the namespace: http.Get would dial
 		// from a goroutine of its own, outside it.
 		c, err := net.Dial("tcp", "127.0.0.1:9586")
@@ -210,8 +155,9 @@ func TestWithWg(t *testing.T) {
 	}
 	sh(t, "ip", "netns", "exec", a.ns, "ping", "-c", "3", "-i", "0.2", "-W", "5", b.tunnel)
 	// 50 MiB over TCP through the tunnel, each way, checked by SHA-256.
-	transfer(t, a.ns, b.ns, b.tunnel, 50<<20)
-	transfer(t, b.ns, a.ns, a.tunnel, 50<<20)
+	nsA, nsB := openNS(t, a.ns), openNS(t, b.ns)
+	nstest.Transfer(t, nsA, nsB, b.tunnel, 50<<20)
+	nstest.Transfer(t, nsB, nsA, a.tunnel, 50<<20)
 
 	// The metrics: the names, and counters that move with traffic.
 	before := scrape(t, a.ns)

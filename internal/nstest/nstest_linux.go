@@ -4,8 +4,11 @@
 package nstest
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,4 +119,55 @@ func CopyExecutable(t testing.TB, dir string) string {
 		t.Fatal(err)
 	}
 	return to
+}
+
+// Transfer sends size random bytes over TCP from namespace from to a
+// listener at addr (port 5001) in namespace to, fails the test unless they
+// arrive intact (SHA-256), and returns how long it took.
+func Transfer(t testing.TB, from, to *netns.NS, addr string, size int) time.Duration {
+	t.Helper()
+	var ln net.Listener
+	In(t, to, func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(addr, "5001"))
+		return err
+	})
+	defer ln.Close()
+	got := make(chan [32]byte, 1)
+	go func() {
+		var sum [32]byte
+		defer func() { got <- sum }()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		if n, _ := io.Copy(h, c); int(n) == size {
+			copy(sum[:], h.Sum(nil))
+		}
+	}()
+	data := make([]byte, size)
+	rand.Read(data)
+	start := time.Now()
+	In(t, from, func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, "5001"), 10*time.Second)
+		if err != nil {
+			return err
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		if _, err := c.Write(data); err != nil {
+			c.Close()
+			return err
+		}
+		return c.Close()
+	})
+	select {
+	case sum := <-got:
+		if sum != sha256.Sum256(data) {
+			t.Fatalf("to %s: %d bytes did not arrive intact", addr, size)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("to %s: the transfer did not finish", addr)
+	}
+	return time.Since(start)
 }

@@ -11,7 +11,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ringtun/ringtun"
+	"github.com/ringtun/ringtun/internal/packettest"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,7 +53,9 @@ func run(size int, d time.Duration, event bool) error {
 	if err != nil {
 		return err
 	}
-	tmpl := echoRequest(size)
+	// An echo request from 198.18.7.8 to the adapter's 198.18.7.7.
+	tmpl := make([]byte, size)
+	packettest.EchoRequest4(tmpl, netip.MustParseAddr("198.18.7.8"), netip.MustParseAddr("198.18.7.7"), 0x1234, 0, make([]byte, size-28))
 	var sent, received atomic.Int64
 	var sendNs, recvNs, recvCalls atomic.Int64 // time inside the calls
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,33 +158,4 @@ func eventWaiter(s *ringtun.Session) func() {
 			unix.Read(fd, b[:])
 		}
 	}
-}
-
-// echoRequest returns an IPv4 ICMP echo request of size bytes from
-// 198.18.7.8 to 198.18.7.7.
-func echoRequest(size int) []byte {
-	b := make([]byte, size)
-	b[0] = 0x45
-	binary.BigEndian.PutUint16(b[2:], uint16(size))
-	b[8], b[9] = 64, 1
-	copy(b[12:], []byte{198, 18, 7, 8})
-	copy(b[16:], []byte{198, 18, 7, 7})
-	binary.BigEndian.PutUint16(b[10:], checksum(b[:20]))
-	b[20], b[24] = 8, 0x42
-	binary.BigEndian.PutUint16(b[22:], checksum(b[20:]))
-	return b
-}
-
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for ; len(b) >= 2; b = b[2:] {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
 }
