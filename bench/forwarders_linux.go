@@ -62,7 +62,7 @@ func forwarderMain(o options) int {
 		return daemonMain(o)
 	}
 	prefix := map[string]string{cRingtun: "ringtun", cBrokered: "brokered", cWireguard: "wggo", cPlain: "plain",
-		cWGRingtun: "wgr", cWGTun: "wgt"}[o.role]
+		cWGRingtun: "wgr", cWGTun: "wgt", cLimit: "limit"}[o.role]
 	if prefix == "" {
 		log.Printf("unknown role %q", o.role)
 		return 2
@@ -81,6 +81,8 @@ func forwarderMain(o options) int {
 		err = forwardWireguard(ctx, sides)
 	case cPlain:
 		err = forwardPlain(ctx, sides)
+	case cLimit:
+		err = forwardLimit(ctx, sides)
 	case cWGRingtun, cWGTun:
 		err = runWireGuard(ctx, sides, o.role == cWGRingtun)
 	}

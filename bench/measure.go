@@ -23,9 +23,12 @@ const (
 	// wireguard-go on ringtun (wgtun) and on its own Linux tun.
 	cWGRingtun = "wg-ringtun"
 	cWGTun     = "wg-tun"
+	// The physical limit of a TUN forwarder: frames with their offload
+	// header read from one TUN and written unchanged to the other.
+	cLimit = "limit"
 )
 
-var allContenders = []string{cRingtun, cBrokered, cWireguard, cPlain, cVeth, cWGRingtun, cWGTun}
+var allContenders = []string{cRingtun, cBrokered, cWireguard, cPlain, cVeth, cWGRingtun, cWGTun, cLimit}
 
 // isWireGuard reports whether c is a contender of the WireGuard scenario.
 func isWireGuard(c string) bool { return c == cWGRingtun || c == cWGTun }
@@ -84,6 +87,7 @@ var contenderNote = map[string]string{
 	cVeth:      "a veth pair between the namespaces (198.18.4.1/24 ↔ 198.18.4.2/24): the kernel alone, the ceiling",
 	cWGRingtun: "WireGuard scenario: wireguard-go's device on ringtun adapters through wgtun (8 MiB rings), one at each end of a tunnel between the namespaces over the veth pair, both in one process",
 	cWGTun:     "WireGuard scenario: wireguard-go's device on its own Linux tun (offloads, batched Read/Write), one at each end of the same tunnel, both in one process",
+	cLimit:     "the physical limit of a TUN forwarder: each frame (virtio-net header + packet or GSO super-packet of up to 64 KiB) read from one TUN with checksum, TSO and USO offloads and written unchanged to the other; no ring, no split, no merge",
 }
 
 // sample is what one round measures for one contender. A NaN field was not

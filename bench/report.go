@@ -91,7 +91,7 @@ func (ri *runInfo) table() string {
 			cpu)
 	}
 	ratioKeys := []string{"tcp1", "tcp4", "udp", "pingavg", "cpu"}
-	for _, ref := range []string{cWireguard, cVeth, cRingtun, cWGTun} {
+	for _, ref := range []string{cWireguard, cVeth, cRingtun, cWGTun, cLimit} {
 		if ref == cRingtun && !ri.has(cBrokered) {
 			continue
 		}
