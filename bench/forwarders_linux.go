@@ -379,6 +379,15 @@ func pumpWireguard(ctx context.Context, from, to tun.Device, moved, writes, errs
 // no virtio-net header, no offloads): one blocking read() and one write()
 // per packet.
 func forwardPlain(ctx context.Context, sides [2]side) error {
+	return forwardFrames(ctx, sides, false)
+}
+
+// forwardFrames forwards every frame read from one TUN device to the
+// other unchanged, one blocking read() and one write() each, on a locked
+// thread per direction. With offloads the devices have the virtio-net
+// header and checksum, TSO and USO offloads (see forwardLimit); without,
+// neither.
+func forwardFrames(ctx context.Context, sides [2]side, offloads bool) error {
 	var fds [2]int
 	for i, sd := range sides {
 		fds[i] = -1
@@ -388,13 +397,8 @@ func forwardPlain(ctx context.Context, sides [2]side) error {
 				return err
 			}
 			fds[i] = fd
-			ifr, err := unix.NewIfreq(sd.name)
-			if err != nil {
+			if err := setupTUN(fd, sd.name, offloads); err != nil {
 				return err
-			}
-			ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
-			if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-				return fmt.Errorf("TUNSETIFF: %w", err)
 			}
 			return ipConfigure(sd)
 		})
@@ -408,7 +412,7 @@ func forwardPlain(ctx context.Context, sides [2]side) error {
 		go func() {
 			runtime.LockOSThread()
 			from, to := fds[i], fds[1-i]
-			buf := make([]byte, 1<<16)
+			buf := make([]byte, vnetHdrLen+1<<16)
 			for {
 				n, err := unix.Read(from, buf)
 				if err == unix.EINTR {
@@ -434,7 +438,7 @@ func forwardPlain(ctx context.Context, sides [2]side) error {
 	}
 	<-ctx.Done()
 	for i := range 2 {
-		log.Printf("%s → %s: %d packets forwarded, %d write errors", sides[i].name, sides[1-i].name, moved[i].Load(), errs[i].Load())
+		log.Printf("%s → %s: %d frames forwarded, %d write errors", sides[i].name, sides[1-i].name, moved[i].Load(), errs[i].Load())
 	}
 	// The blocked reads end with the process; the kernel deletes both
 	// interfaces when their file descriptors close.
