@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ringtun/ringtun/internal/offload"
+	"github.com/ringtun/ringtun/offload"
 	"github.com/ringtun/ringtun/ring"
 )
 

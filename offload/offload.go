@@ -6,6 +6,12 @@
 // runs of same-flow TCP segments or UDP datagrams into super-packets for the
 // kernel to segment.
 //
+// ringtun's driver uses it to give the rings of an ordinary session plain
+// packets. Programs that use an offload-aware session, whose rings carry
+// records (a virtio_net_hdr and a packet that may be a super-packet), use
+// it to check records (CheckRecord), to turn one into plain packets
+// (SplitRecord) and to merge plain packets into one (Coalescer).
+//
 // All input is treated as hostile: malformed packets are rejected with an
 // error wrapping ErrInvalid, never by a panic, and the per-packet paths
 // (Splitter.Reset/Next/Put/Skip, Coalescer.Next, Sum, FinishChecksum) do not
@@ -56,6 +62,10 @@ const (
 // ErrInvalid is wrapped by every error this package returns for a packet or
 // header it refuses.
 var ErrInvalid = errors.New("offload: invalid packet")
+
+// ErrShortBuffer is returned by SplitRecord when the buffers it was given
+// cannot hold every packet of the record.
+var ErrShortBuffer = errors.New("offload: buffers too few or too short")
 
 // invalidError is a rejection reason. It is a string type so that returning
 // one of the constant reasons does not allocate.

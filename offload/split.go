@@ -205,12 +205,7 @@ func (s *Splitter) Next() int {
 func (s *Splitter) Sizes(dst []int) int {
 	n := min(len(dst), s.nseg-s.idx)
 	for k := range n {
-		if s.kind == kindNone {
-			dst[k] = len(s.pkt)
-			continue
-		}
-		i := s.idx + k
-		dst[k] = s.hdrLen + min(s.gso, len(s.payload)-i*s.gso)
+		dst[k] = s.lengthOf(s.idx + k)
 	}
 	return n
 }
