@@ -21,6 +21,7 @@ type Producer struct {
 	committed   bitmap // which of those were committed
 	err         error  // sticky: ErrTerminated or corruption
 	ended       bool   // this side terminated the ring: never store Tail again
+	limit       uint32 // SetLimit's bound on the bytes in flight; 0: the capacity
 
 	signals atomic.Uint64 // times a Tail move signalled the waker
 }
@@ -88,6 +89,27 @@ func (p *Producer) AllocateBatch(sizes []int, pkts [][]byte) (int, error) {
 	return len(sizes), nil
 }
 
+// SetLimit bounds the bytes of records in flight (allocated and not yet
+// released by the consumer, record headers and padding included): once
+// they reach limit, Allocate returns ErrFull as if the ring were full. A
+// record that crosses the bound is allowed, so any record fits in an empty
+// ring whatever the limit. 0, or a limit at or above the capacity, leaves
+// the capacity as the only bound.
+//
+// A ring's memory is touched over the span the records in flight cover: a
+// limit keeps that span, and the time a packet waits in the ring, small
+// whatever the capacity, as a byte queue limit does for a NIC's queue. It
+// is the producer's local policy; the consumer sees only a ring that fills
+// sooner.
+func (p *Producer) SetLimit(limit uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.limit = limit
+	if limit >= p.r.capacity {
+		p.limit = 0
+	}
+}
+
 // allocate reserves one record after look has read Head.
 func (p *Producer) allocate(size int) ([]byte, error) {
 	if size < 0 || size > PacketSizeMax {
@@ -96,6 +118,9 @@ func (p *Producer) allocate(size int) ([]byte, error) {
 	r := p.r
 	aligned := align4(Alignment + uint32(size))
 	if r.dist(p.tail, p.head-Alignment) < aligned {
+		return nil, ErrFull
+	}
+	if inFlight := r.dist(p.head, p.tail); p.limit != 0 && inFlight != 0 && inFlight >= p.limit {
 		return nil, ErrFull
 	}
 	r.setSize(p.tail, uint32(size)|flagBit)
