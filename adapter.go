@@ -226,15 +226,26 @@ func (a *Adapter) Configure(cfg Config) error {
 // adapter is no longer where the handle acts. An adapter that is down
 // takes a session too; StartSession does not bring it up.
 func (a *Adapter) StartSession(capacity uint32) (*Session, error) {
-	return startWith(a, capacity, assembleSession)
+	return startWith(a, capacity, SessionOptions{}, assembleSession)
+}
+
+// StartSessionWithOptions starts the adapter's session as StartSession
+// does, with the options opts (see SessionOptions: offload-aware rings, the
+// bound on the bytes in flight). StartSession(c) is
+// StartSessionWithOptions(c, SessionOptions{}).
+func (a *Adapter) StartSessionWithOptions(capacity uint32, opts SessionOptions) (*Session, error) {
+	return startWith(a, capacity, opts, assembleSession)
 }
 
 // startWith starts a session of the adapter with assemble, which builds
-// it on the attached queue: the one path of StartSession and
-// StartSharedSession.
-func startWith[S sessionHandle](a *Adapter, capacity uint32, assemble func(*control.Attached, uint32) (S, error)) (S, error) {
+// it on the attached queue: the one path of StartSession,
+// StartSessionWithOptions and StartSharedSession.
+func startWith[S sessionHandle](a *Adapter, capacity uint32, opts SessionOptions, assemble func(*control.Attached, uint32, SessionOptions) (S, error)) (S, error) {
 	var none S
 	if err := checkCapacity(capacity); err != nil {
+		return none, err
+	}
+	if err := opts.validate(); err != nil {
 		return none, err
 	}
 	a.mu.Lock()
@@ -249,7 +260,7 @@ func startWith[S sessionHandle](a *Adapter, capacity uint32, assemble func(*cont
 	if err != nil {
 		return none, err
 	}
-	s, err := assemble(att, capacity)
+	s, err := assemble(att, capacity, opts)
 	if err != nil {
 		return none, err
 	}

@@ -122,6 +122,12 @@ func withFullPolicy(p driver.FullPolicy, fn func()) {
 // session, and arranges for both to go when the test ends.
 func adapterIn(tb testing.TB, ns *netns.NS, name string, addr netip.Addr, capacity uint32, routes ...netip.Prefix) (*Adapter, *Session) {
 	tb.Helper()
+	return adapterInWith(tb, ns, name, addr, capacity, SessionOptions{}, routes...)
+}
+
+// adapterInWith is adapterIn with a session started with opts.
+func adapterInWith(tb testing.TB, ns *netns.NS, name string, addr netip.Addr, capacity uint32, opts SessionOptions, routes ...netip.Prefix) (*Adapter, *Session) {
+	tb.Helper()
 	var a *Adapter
 	var s *Session
 	in(tb, ns, func() (err error) {
@@ -140,7 +146,7 @@ func adapterIn(tb testing.TB, ns *netns.NS, name string, addr netip.Addr, capaci
 				tb.Errorf("close %s: %v", name, err)
 			}
 		})
-		s, err = a.StartSession(capacity)
+		s, err = a.StartSessionWithOptions(capacity, opts)
 		return err
 	})
 	return a, s
@@ -276,11 +282,17 @@ func newFwdPair(tb testing.TB, capA, capB uint32, policy driver.FullPolicy) *fwd
 // if batch is set.
 func newFwdPairWith(tb testing.TB, capA, capB uint32, policy driver.FullPolicy, batch bool) *fwdPair {
 	tb.Helper()
+	return newFwdPairOpts(tb, capA, capB, policy, batch, SessionOptions{})
+}
+
+// newFwdPairOpts is newFwdPairWith with sessions started with opts.
+func newFwdPairOpts(tb testing.TB, capA, capB uint32, policy driver.FullPolicy, batch bool, opts SessionOptions) *fwdPair {
+	tb.Helper()
 	needIP(tb)
 	p := &fwdPair{nsA: newNS(tb), nsB: newNS(tb)}
 	withFullPolicy(policy, func() {
-		_, p.sa = adapterIn(tb, p.nsA, "fwdA", fwdAddrA, capA, netip.MustParsePrefix("198.18.2.0/24"))
-		_, p.sb = adapterIn(tb, p.nsB, "fwdB", fwdAddrB, capB, netip.MustParsePrefix("198.18.1.0/24"))
+		_, p.sa = adapterInWith(tb, p.nsA, "fwdA", fwdAddrA, capA, opts, netip.MustParsePrefix("198.18.2.0/24"))
+		_, p.sb = adapterInWith(tb, p.nsB, "fwdB", fwdAddrB, capB, opts, netip.MustParsePrefix("198.18.1.0/24"))
 	})
 	p.fwd = startForwarder(p.sa, p.sb, batch)
 	tb.Cleanup(func() {
@@ -296,7 +308,15 @@ func newFwdPairWith(tb testing.TB, capA, capB uint32, policy driver.FullPolicy, 
 // the device's queue full because the driver reader did not read them in
 // time. It returns -1 when it cannot tell.
 func kernelTxDrops(tb testing.TB, ns *netns.NS, name string) int64 {
-	var drops int64 = -1
+	return netDevCounter(ns, name, 11)
+}
+
+// netDevCounter returns field i of the interface name's line in ns's
+// /proc/net/dev (0: bytes received, 1: packets received, ... 11: transmit
+// drops), or -1 when it cannot tell. For a TUN device, "received" is what
+// the driver wrote to the host.
+func netDevCounter(ns *netns.NS, name string, i int) int64 {
+	var v int64 = -1
 	ns.Do(func() error {
 		// /proc/net follows the process's main thread; thread-self follows
 		// this one, which is in ns.
@@ -311,13 +331,13 @@ func kernelTxDrops(tb testing.TB, ns *netns.NS, name string) int64 {
 			}
 			// receive: bytes packets errs drop fifo frame compressed
 			// multicast; transmit: bytes packets errs drop ...
-			if f := strings.Fields(counters); len(f) >= 12 {
-				drops, _ = strconv.ParseInt(f[11], 10, 64)
+			if f := strings.Fields(counters); len(f) > i {
+				v, _ = strconv.ParseInt(f[i], 10, 64)
 			}
 		}
 		return nil
 	})
-	return drops
+	return v
 }
 
 // newVethPair makes two namespaces joined by a veth pair.

@@ -34,6 +34,7 @@ type Session struct {
 	readWait uintptr // ReadWaitEvent's handle
 	loop     *driver.Loop
 	off      offloads  // what the driver was allowed to use
+	records  bool      // offload-aware: the rings carry records (SessionOptions.Offload)
 	release  func()    // tells the control plane the session ended; may be nil
 	calls    callGuard // frees the region when the session has ended and no call is in it
 

@@ -72,12 +72,19 @@ func (r *region) close() {
 	r.readWait.Close()
 }
 
+// Offload-aware sessions and in-flight limits (SessionOptions) are
+// Linux's.
+const offloadSessions, inFlightLimits = true, true
+
 // prepareSession readies what every session needs on att, the adapter's
 // attached queue, which it owns from here on: the offloads and the
 // region. On failure the queue is closed and the control plane told.
-func prepareSession(att *control.Attached, capacity uint32) (offloads, *region, error) {
+func prepareSession(att *control.Attached, capacity uint32, opts SessionOptions) (offloads, *region, error) {
 	q, name := att.Queue, att.Name
 	off, err := negotiateOffloads(q)
+	if err == nil && opts.Offload {
+		err = off.recordsSupported()
+	}
 	var reg *region
 	if err == nil {
 		reg, err = newRegion(name, capacity)
@@ -95,8 +102,8 @@ func prepareSession(att *control.Attached, capacity uint32) (offloads, *region, 
 // assembleSession builds a session on att, the adapter's attached queue,
 // which it owns from here on: the region, the application's half over it,
 // then the driver's half over the queue.
-func assembleSession(att *control.Attached, capacity uint32) (*Session, error) {
-	off, reg, err := prepareSession(att, capacity)
+func assembleSession(att *control.Attached, capacity uint32, opts SessionOptions) (*Session, error) {
+	off, reg, err := prepareSession(att, capacity, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -105,15 +112,21 @@ func assembleSession(att *control.Attached, capacity uint32) (*Session, error) {
 	// The eventfd may be in a poll set of the application's until it
 	// drops the Session; the ring memory goes when the session ends (End).
 	runtime.AddCleanup(s, func(e *ring.EventFD) { e.Close() }, reg.readWait)
-	s.off, s.release = off, att.Release
-	startDriver(name, att.Queue, reg, att.MTU, off, driverWakers{
+	s.off, s.release, s.records = off, att.Release, opts.Offload
+	s.tx.SetLimit(opts.inFlightLimit())
+	startDriver(name, att.Queue, reg, att.MTU, off, opts, driverWakers{
 		receive: s.rxWaker, send: s.txWaker, space: s.space,
 	}, func(l *driver.Loop) {
 		s.loop = l
 		s.txWaker.loop.Store(l)
 	}, func(error) { s.End() })
-	logf(LogInfo, "%s: session started, rings of %d KiB; offloads %s, merged writes: TCP %v, UDP %v",
-		name, capacity/1024, off.kernel, off.tcp, off.udp)
+	if opts.Offload {
+		logf(LogInfo, "%s: offload-aware session started, rings of %d KiB; offloads %s",
+			name, capacity/1024, off.kernel)
+	} else {
+		logf(LogInfo, "%s: session started, rings of %d KiB; offloads %s, merged writes: TCP %v, UDP %v",
+			name, capacity/1024, off.kernel, off.tcp, off.udp)
+	}
 	return s, nil
 }
 
@@ -131,13 +144,16 @@ type driverWakers struct {
 // receives the loop before anything else can use it; onStop runs if the
 // loop stops by itself (the adapter deleted, the device failing), never
 // before own has returned.
-func startDriver(name string, q *tundev.Queue, reg *region, mtu int, off offloads, w driverWakers, own func(*driver.Loop), onStop func(error)) {
+func startDriver(name string, q *tundev.Queue, reg *region, mtu int, off offloads, opts SessionOptions, w driverWakers, own func(*driver.Loop), onStop func(error)) {
 	// The loop can stop by itself before Start returns (the adapter
 	// deleted at once): OnStop waits until the owner has the loop.
 	started := make(chan struct{})
+	rx := ring.NewProducer(reg.rx, w.receive)
+	rx.SetLimit(opts.inFlightLimit())
 	own(driver.Start(driver.Config{
 		Device:      q,
-		Receive:     ring.NewProducer(reg.rx, w.receive),
+		Records:     opts.Offload,
+		Receive:     rx,
 		Send:        ring.NewConsumer(reg.tx, w.send),
 		Space:       w.space,
 		Full:        fullPolicy,
@@ -166,6 +182,18 @@ func startDriver(name string, q *tundev.Queue, reg *region, mtu int, off offload
 type offloads struct {
 	kernel   tundev.Offloads
 	tcp, udp bool
+}
+
+// recordsSupported reports, as an error wrapping ErrNotSupported, whether
+// the offloads allow an offload-aware session: the kernel must hand out
+// and take TCP super-packets of both IP versions with partial checksums.
+func (o offloads) recordsSupported() error {
+	const need = tundev.CSUM | tundev.TSO4 | tundev.TSO6
+	if o.kernel&need != need || !o.tcp {
+		return fmt.Errorf("offload-aware session: the kernel's TUN offloads are %s (merged TCP writes %v), it needs %s and merged TCP writes: %w",
+			o.kernel, o.tcp, need, ErrNotSupported)
+	}
+	return nil
 }
 
 // negotiateOffloads sets the device's offloads to the best the kernel

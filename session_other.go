@@ -10,4 +10,9 @@ type offloads struct{}
 
 // assembleSession builds a session on an attached queue. manager refuses
 // before a queue can be attached on these platforms.
-func assembleSession(*control.Attached, uint32) (*Session, error) { return nil, ErrNotSupported }
+func assembleSession(*control.Attached, uint32, SessionOptions) (*Session, error) {
+	return nil, ErrNotSupported
+}
+
+// Neither offload-aware sessions nor in-flight limits (SessionOptions).
+const offloadSessions, inFlightLimits = false, false

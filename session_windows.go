@@ -31,7 +31,12 @@ type Session struct {
 	done    atomic.Bool
 }
 
-func assembleSession(att *control.Attached, capacity uint32) (*Session, error) {
+// Wintun's rings carry plain packets, and wintun.sys bounds nothing but
+// their capacity: neither offload-aware sessions nor in-flight limits
+// (SessionOptions).
+const offloadSessions, inFlightLimits = false, false
+
+func assembleSession(att *control.Attached, capacity uint32, _ SessionOptions) (*Session, error) {
 	ev, err := windows.CreateEvent(nil, 1, 0, nil)
 	if err != nil {
 		att.Session.End()

@@ -60,11 +60,11 @@ type SharedSession struct {
 // (same rules, same errors), for an application half run outside Go (see
 // SharedSession).
 func (a *Adapter) StartSharedSession(capacity uint32) (*SharedSession, error) {
-	return startWith(a, capacity, assembleShared)
+	return startWith(a, capacity, SessionOptions{}, assembleShared)
 }
 
-func assembleShared(att *control.Attached, capacity uint32) (_ *SharedSession, err error) {
-	off, reg, err := prepareSession(att, capacity)
+func assembleShared(att *control.Attached, capacity uint32, opts SessionOptions) (_ *SharedSession, err error) {
+	off, reg, err := prepareSession(att, capacity, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func assembleShared(att *control.Attached, capacity uint32) (_ *SharedSession, e
 			s.txWaker.Signal()
 		}
 	}()
-	startDriver(att.Name, att.Queue, reg, att.MTU, off, driverWakers{
+	startDriver(att.Name, att.Queue, reg, att.MTU, off, opts, driverWakers{
 		receive: reg.readWait, send: s.txWaker, space: gate,
 	}, func(l *driver.Loop) {
 		s.loop = l

@@ -15,6 +15,7 @@ type Stats struct {
 	RxSuperPackets uint64 // GSO super-packets from the host, split into packets
 	RxSegments     uint64 // packets those super-packets were split into
 	RxWakeups      uint64 // times the application slept in Wait and was woken
+	RxGSORecords   uint64 // offload-aware sessions: super-packets from the host put in the receive ring whole
 
 	TxPackets          uint64 // packets written to the host
 	TxBytes            uint64 // bytes of those packets
@@ -22,6 +23,8 @@ type Stats struct {
 	TxCoalescedWrites  uint64 // writes that carried several packets merged into one GSO super-packet
 	TxCoalescedPackets uint64 // packets carried by those writes
 	TxDropsNotIP       uint64 // packets from the application that were not IPv4 or IPv6, dropped
+	TxDropsInvalid     uint64 // offload-aware sessions: records from the application that offload.CheckRecord refused, dropped
+	TxGSORecords       uint64 // offload-aware sessions: super-packets from the application written whole
 	TxErrors           uint64 // packets the host refused
 	TxSleeps           uint64 // times the driver's writer slept waiting for the application
 }
@@ -31,9 +34,10 @@ func statsFrom(d driver.Stats) Stats {
 	return Stats{
 		RxPackets: d.RxPackets, RxBytes: d.RxBytes, RxDropsFull: d.RxDropsFull, RxFullWaits: d.RxFullWaits,
 		RxDropsInvalid: d.RxDropsInvalid, RxErrors: d.RxErrors, RxSuperPackets: d.RxSuperPackets,
-		RxSegments: d.RxSegments, RxWakeups: d.RxWakeups,
+		RxSegments: d.RxSegments, RxWakeups: d.RxWakeups, RxGSORecords: d.RxGSORecords,
 		TxPackets: d.TxPackets, TxBytes: d.TxBytes, TxWrites: d.TxWrites,
 		TxCoalescedWrites: d.TxCoalescedWrites, TxCoalescedPackets: d.TxCoalescedPackets,
 		TxDropsNotIP: d.TxDropsNotIP, TxErrors: d.TxErrors, TxSleeps: d.TxSleeps,
+		TxDropsInvalid: d.TxDropsInvalid, TxGSORecords: d.TxGSORecords,
 	}
 }

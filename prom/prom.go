@@ -69,7 +69,7 @@ var metrics = []metric{
 	{newDesc("drops_total", "Packets dropped, by reason.", "reason"),
 		func(s ringtun.Stats) []valued {
 			return []valued{{s.RxDropsFull, []string{"receive_ring_full"}}, {s.RxDropsInvalid, []string{"receive_invalid"}},
-				{s.TxDropsNotIP, []string{"send_not_ip"}}}
+				{s.TxDropsNotIP, []string{"send_not_ip"}}, {s.TxDropsInvalid, []string{"send_invalid_record"}}}
 		}},
 	{newDesc("errors_total", "Packets the device refused or failed to read, by direction.", "direction"),
 		func(s ringtun.Stats) []valued {
@@ -81,6 +81,10 @@ var metrics = []metric{
 		one(func(s ringtun.Stats) uint64 { return s.RxSuperPackets })},
 	{newDesc("gso_segments_received_total", "Packets those super-packets were split into."),
 		one(func(s ringtun.Stats) uint64 { return s.RxSegments })},
+	{newDesc("gso_records_total", "Offload-aware sessions: GSO super-packets carried whole, by direction.", "direction"),
+		func(s ringtun.Stats) []valued {
+			return []valued{{s.RxGSORecords, []string{"received"}}, {s.TxGSORecords, []string{"sent"}}}
+		}},
 	{newDesc("writes_total", "Write system calls that carried sent packets to the host."),
 		one(func(s ringtun.Stats) uint64 { return s.TxWrites })},
 	{newDesc("coalesced_writes_total", "Writes that carried several packets merged into one GSO super-packet."),

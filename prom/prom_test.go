@@ -13,7 +13,8 @@ import (
 func TestCollector(t *testing.T) {
 	st := ringtun.Stats{RxPackets: 1, RxBytes: 2, RxDropsFull: 3, RxFullWaits: 4, RxDropsInvalid: 5, RxErrors: 6,
 		RxSuperPackets: 7, RxSegments: 8, RxWakeups: 9, TxPackets: 10, TxBytes: 11, TxWrites: 12, TxCoalescedWrites: 13,
-		TxCoalescedPackets: 14, TxDropsNotIP: 15, TxErrors: 16, TxSleeps: 17}
+		TxCoalescedPackets: 14, TxDropsNotIP: 15, TxErrors: 16, TxSleeps: 17,
+		RxGSORecords: 18, TxGSORecords: 19, TxDropsInvalid: 20}
 	c := NewCollector("wg0", "WireGuard", func() ringtun.Stats { return st })
 	l := `adapter="wg0",tunnel_type="WireGuard"`
 	// lab is the labels with one of the metric's own, in the sorted order
@@ -22,7 +23,8 @@ func TestCollector(t *testing.T) {
 	want := map[string]string{
 		"ringtun_session_packets_total":                    lab(`direction="received"`) + ` 1` + "\n" + `ringtun_session_packets_total` + lab(`direction="sent"`) + ` 10`,
 		"ringtun_session_bytes_total":                      lab(`direction="received"`) + ` 2` + "\n" + `ringtun_session_bytes_total` + lab(`direction="sent"`) + ` 11`,
-		"ringtun_session_drops_total":                      lab(`reason="receive_invalid"`) + ` 5` + "\n" + `ringtun_session_drops_total` + lab(`reason="receive_ring_full"`) + ` 3` + "\n" + `ringtun_session_drops_total` + lab(`reason="send_not_ip"`) + ` 15`,
+		"ringtun_session_drops_total":                      lab(`reason="receive_invalid"`) + ` 5` + "\n" + `ringtun_session_drops_total` + lab(`reason="receive_ring_full"`) + ` 3` + "\n" + `ringtun_session_drops_total` + lab(`reason="send_invalid_record"`) + ` 20` + "\n" + `ringtun_session_drops_total` + lab(`reason="send_not_ip"`) + ` 15`,
+		"ringtun_session_gso_records_total":                lab(`direction="received"`) + ` 18` + "\n" + `ringtun_session_gso_records_total` + lab(`direction="sent"`) + ` 19`,
 		"ringtun_session_errors_total":                     lab(`direction="received"`) + ` 6` + "\n" + `ringtun_session_errors_total` + lab(`direction="sent"`) + ` 16`,
 		"ringtun_session_receive_ring_full_waits_total":    `{` + l + `} 4`,
 		"ringtun_session_gso_super_packets_received_total": `{` + l + `} 7`,

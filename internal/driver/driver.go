@@ -68,6 +68,14 @@ type Config struct {
 	// (tundev.Queue.ProbeGSO). If the device refuses a merged write
 	// anyway, the writer stops merging that protocol and logs it.
 	CoalesceTCP, CoalesceUDP bool
+	// Records makes the rings carry records rather than plain packets: a
+	// virtio_net_hdr then a packet that may be a GSO super-packet, as the
+	// device reads and writes them (offload.CheckRecord). The reader puts
+	// what it reads into the receive ring as it is, and the writer writes
+	// each record of the send ring as it is, after checking it; nothing is
+	// split, merged or checksummed. A super-packet too long for one record
+	// is split into plain records. The coalescing options are ignored.
+	Records bool
 	// Space, if not nil, is signalled when the application releases
 	// receive records, so that a reader waiting for room looks again at
 	// once. The reader waits on it only while the receive ring is full.
@@ -96,6 +104,7 @@ type Stats struct {
 	RxSuperPackets uint64 // GSO super-packets read from the device and split
 	RxSegments     uint64 // packets those super-packets were split into
 	RxWakeups      uint64 // commits that signalled the application asleep in Wait (Session.Stats: the application's sleeps)
+	RxGSORecords   uint64 // Records: super-packets put in the receive ring whole
 
 	TxPackets          uint64 // packets written to the device
 	TxBytes            uint64 // bytes of those packets
@@ -103,6 +112,8 @@ type Stats struct {
 	TxCoalescedWrites  uint64 // writes that carried a merged super-packet
 	TxCoalescedPackets uint64 // packets carried by those writes
 	TxDropsNotIP       uint64 // packets from the app that were not IPv4 or IPv6
+	TxDropsInvalid     uint64 // Records: records from the app that offload.CheckRecord refused
+	TxGSORecords       uint64 // Records: super-packets written whole
 	TxErrors           uint64 // packets the device refused
 	TxSleeps           uint64 // times the writer slept waiting for the application
 }
@@ -112,11 +123,12 @@ type counters struct {
 	// that the two goroutines do not contend for one line.
 	rxPackets, rxBytes, rxDropsFull, rxFullWaits atomic.Uint64
 	rxDropsInvalid, rxSuperPackets, rxSegments   atomic.Uint64
-	rxErrors                                     atomic.Uint64
+	rxErrors, rxGSORecords                       atomic.Uint64
 	_                                            [64]byte
 	txPackets, txBytes, txWrites                 atomic.Uint64
 	txCoalescedWrites, txCoalescedPackets        atomic.Uint64
 	txDropsNotIP, txErrors                       atomic.Uint64
+	txDropsInvalid, txGSORecords                 atomic.Uint64
 }
 
 // Loop is a running driver loop.
@@ -138,6 +150,7 @@ type Loop struct {
 	// or an application goroutine in Kick.
 	wmu       sync.Mutex
 	pkts, ips [batch][]byte
+	one       [1][]byte // writeRecords' vector
 	co        offload.Coalescer
 	lastWrite atomic.Int64 // when the last write ended, in nanoseconds since start
 	epoch     time.Time
@@ -184,8 +197,15 @@ func Start(cfg Config) *Loop {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.lastWrite.Store(-int64(kickIdle))
 	l.co = offload.Coalescer{TCP: cfg.CoalesceTCP, UDP: cfg.CoalesceUDP}
+	if cfg.Records {
+		l.co = offload.Coalescer{}
+	}
 	l.stopped.Add(2)
-	go l.reader()
+	if cfg.Records {
+		go l.recordReader()
+	} else {
+		go l.reader()
+	}
 	go l.writer()
 	return l
 }
@@ -198,10 +218,11 @@ func (l *Loop) Stats() Stats {
 		RxDropsFull: c.rxDropsFull.Load(), RxFullWaits: c.rxFullWaits.Load(),
 		RxDropsInvalid: c.rxDropsInvalid.Load(), RxErrors: c.rxErrors.Load(),
 		RxSuperPackets: c.rxSuperPackets.Load(), RxSegments: c.rxSegments.Load(),
-		RxWakeups: l.cfg.Receive.Signals(),
+		RxWakeups: l.cfg.Receive.Signals(), RxGSORecords: c.rxGSORecords.Load(),
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxWrites: c.txWrites.Load(),
 		TxCoalescedWrites: c.txCoalescedWrites.Load(), TxCoalescedPackets: c.txCoalescedPackets.Load(),
 		TxDropsNotIP: c.txDropsNotIP.Load(), TxErrors: c.txErrors.Load(),
+		TxDropsInvalid: c.txDropsInvalid.Load(), TxGSORecords: c.txGSORecords.Load(),
 		TxSleeps: l.cfg.Send.Sleeps(),
 	}
 }
@@ -567,6 +588,9 @@ func (l *Loop) drain() bool {
 // write writes a batch of records from the send ring, merging runs. It
 // reports false when the device is gone.
 func (l *Loop) write(pkts [][]byte) bool {
+	if l.cfg.Records {
+		return l.writeRecords(pkts)
+	}
 	valid := l.ips[:0]
 	for _, p := range pkts {
 		if isIP(p) {

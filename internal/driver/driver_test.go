@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringtun/ringtun/offload"
 	"github.com/ringtun/ringtun/internal/packettest"
+	"github.com/ringtun/ringtun/offload"
 	"github.com/ringtun/ringtun/ring"
 )
 
