@@ -6,11 +6,17 @@ package ringtun
 // must refuse; a kernel without the offloads; the options' validation.
 
 import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ringtun/ringtun/internal/driver"
 	"github.com/ringtun/ringtun/internal/tundev"
 	"github.com/ringtun/ringtun/offload"
+	"github.com/ringtun/ringtun/ring"
 )
 
 // TestOffloadSessionForward moves TCP and UDP super-packets both ways
@@ -182,4 +188,82 @@ func TestSessionOptionsInvalid(t *testing.T) {
 		s.End()
 		return nil
 	})
+}
+
+// TestInFlightLimit floods a session whose application does not read,
+// with 64 MiB rings: the driver fills the receive ring up to the default
+// in-flight limit and no further, however much the host sends; without a
+// limit (-1) the same flood fills it well past that bound, so the check
+// can tell. Then every packet in the ring is delivered, in order.
+func TestInFlightLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{{"default", 0}, {"none", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			needIP(t)
+			ns := newNS(t)
+			_, s := adapterInWith(t, ns, "lim0", dpLocal, RingCapacityMax, SessionOptions{InFlightLimit: tc.limit})
+			const n, size = 2400, 1400 // 3.4 MB of datagrams, more than the limit
+			var c *net.UDPConn
+			in(t, ns, func() (err error) {
+				c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dpPeer, 9)))
+				return err
+			})
+			defer c.Close()
+			r := s.rx.Ring()
+			most := uint32(0)
+			payload := make([]byte, size)
+			for i := range n {
+				binary.BigEndian.PutUint32(payload, uint32(i))
+				if _, err := c.Write(payload); err != nil {
+					t.Fatalf("datagram %d: %v", i, err)
+				}
+				most = max(most, r.InFlight())
+			}
+			// The reader is done when it waits at the limit, or when it has
+			// put nothing more in the ring for a while.
+			var st Stats
+			for prev := ^uint64(0); ; time.Sleep(20 * time.Millisecond) {
+				st = s.Stats()
+				most = max(most, r.InFlight())
+				if st.RxFullWaits > 0 || st.RxPackets == prev {
+					break
+				}
+				prev = st.RxPackets
+			}
+			bound := uint32(DefaultInFlightLimit + recordSize(ring.PacketSizeMax))
+			t.Logf("at most %d bytes in flight in a ring of %d (bound %d); %d packets in it, %d full waits",
+				most, RingCapacityMax, bound, st.RxPackets, st.RxFullWaits)
+			switch {
+			case tc.limit == 0 && most > bound:
+				t.Errorf("%d bytes in flight, over the bound %d", most, bound)
+			case tc.limit == 0 && st.RxFullWaits == 0:
+				t.Errorf("the driver never waited at the limit: %+v", st)
+			case tc.limit < 0 && most <= bound:
+				t.Errorf("without a limit only %d bytes in flight: the flood did not pass the bound, the test cannot tell", most)
+			}
+			// What is in the ring comes out in order (the host may have
+			// dropped some on its full queue before the driver read them).
+			got, next := uint64(0), uint32(0)
+			for ; ; got++ {
+				p, err := s.ReceivePacket()
+				if errors.Is(err, ErrNoMoreItems) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				seq := binary.BigEndian.Uint32(p[28:])
+				s.ReleaseReceivePacket(p)
+				if seq < next || seq >= n {
+					t.Fatalf("datagram %d after %d", seq, next)
+				}
+				next = seq + 1
+			}
+			if got < st.RxPackets {
+				t.Errorf("%d packets came out of the ring, %d were put in", got, st.RxPackets)
+			}
+		})
+	}
 }

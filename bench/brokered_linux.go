@@ -134,7 +134,7 @@ func forwardBrokered(ctx contextLike, sides [2]side, capacity uint32) error {
 	if err := errors.Join(syscall.Setgroups(nil), syscall.Setgid(brokeredUID), syscall.Setuid(brokeredUID)); err != nil {
 		return fmt.Errorf("dropping privileges: %w", err)
 	}
-	return forwardRingtunVia(ctx, sides, capacity, func(i int, fn func() error) error {
+	return forwardRingtunVia(ctx, sides, capacity, ringtun.SessionOptions{}, pumpRingtun, func(i int, fn func() error) error {
 		os.Setenv(ringtun.DaemonEnv, sockets[i])
 		return fn()
 	})

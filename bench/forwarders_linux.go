@@ -62,7 +62,8 @@ func forwarderMain(o options) int {
 		return daemonMain(o)
 	}
 	prefix := map[string]string{cRingtun: "ringtun", cBrokered: "brokered", cWireguard: "wggo", cPlain: "plain",
-		cWGRingtun: "wgr", cWGTun: "wgt", cLimit: "limit"}[o.role]
+		cWGRingtun: "wgr", cWGTun: "wgt", cLimit: "limit", cOffload: "rto",
+		cWintun1: "wt1", cWintun8: "wt8", cWintun8NoLim: "wt8n"}[o.role]
 	if prefix == "" {
 		log.Printf("unknown role %q", o.role)
 		return 2
@@ -74,7 +75,13 @@ func forwarderMain(o options) int {
 	var err error
 	switch o.role {
 	case cRingtun:
-		err = forwardRingtun(ctx, sides, uint32(o.capacity))
+		err = forwardRingtun(ctx, sides, uint32(o.capacity), ringtun.SessionOptions{}, pumpRingtun)
+	case cOffload:
+		err = forwardRingtun(ctx, sides, uint32(o.capacity), ringtun.SessionOptions{Offload: true}, pumpRingtun)
+	case cWintun1, cWintun8:
+		err = forwardRingtun(ctx, sides, wintunCapacity[o.role], ringtun.SessionOptions{}, pumpWintun)
+	case cWintun8NoLim:
+		err = forwardRingtun(ctx, sides, wintunCapacity[o.role], ringtun.SessionOptions{InFlightLimit: -1}, pumpWintun)
 	case cBrokered:
 		err = forwardBrokered(ctx, sides, uint32(o.capacity))
 	case cWireguard:
@@ -166,10 +173,15 @@ func ipConfigure(sd side) error {
 	return nil
 }
 
+// pump moves packets from one session to the other until the session
+// ends, and returns how many it moved and dropped.
+type pump func(ctx context.Context, from, to *ringtun.Session) (moved, dropped uint64)
+
 // forwardRingtun forwards between two ringtun adapters with the public
-// Session API, as an application would.
-func forwardRingtun(ctx context.Context, sides [2]side, capacity uint32) error {
-	return forwardRingtunVia(ctx, sides, capacity, func(i int, fn func() error) error { return inNS(sides[i].ns, fn) })
+// Session API, as an application would, with sessions started with opts
+// and moving packets with p.
+func forwardRingtun(ctx context.Context, sides [2]side, capacity uint32, opts ringtun.SessionOptions, p pump) error {
+	return forwardRingtunVia(ctx, sides, capacity, opts, p, func(i int, fn func() error) error { return inNS(sides[i].ns, fn) })
 }
 
 // contextLike is the context forwarders run under.
@@ -177,7 +189,7 @@ type contextLike = context.Context
 
 // forwardRingtunVia is forwardRingtun with a way to act on side i's
 // adapter: in its namespace, or through its daemon.
-func forwardRingtunVia(ctx context.Context, sides [2]side, capacity uint32, at func(i int, fn func() error) error) error {
+func forwardRingtunVia(ctx context.Context, sides [2]side, capacity uint32, opts ringtun.SessionOptions, p pump, at func(i int, fn func() error) error) error {
 	ringtun.SetLogger(func(level ringtun.LogLevel, t time.Time, msg string) {
 		log.Printf("ringtun %s: %s", level, msg)
 	})
@@ -207,7 +219,7 @@ func forwardRingtunVia(ctx context.Context, sides [2]side, capacity uint32, at f
 			}
 			adapters[i] = a
 			// The session's TUN queue attaches by name: in this namespace.
-			sessions[i], err = a.StartSession(capacity)
+			sessions[i], err = a.StartSessionWithOptions(capacity, opts)
 			return err
 		})
 		if err != nil {
@@ -218,7 +230,7 @@ func forwardRingtunVia(ctx context.Context, sides [2]side, capacity uint32, at f
 	var wg sync.WaitGroup
 	var moved, dropped [2]uint64 // written once each pump has returned
 	for i := range 2 {
-		wg.Go(func() { moved[i], dropped[i] = pumpRingtun(ctx, sessions[i], sessions[1-i]) })
+		wg.Go(func() { moved[i], dropped[i] = p(ctx, sessions[i], sessions[1-i]) })
 	}
 	<-ctx.Done()
 	for _, s := range sessions {
@@ -277,6 +289,42 @@ func pumpRingtun(ctx context.Context, from, to *ringtun.Session) (moved, dropped
 		from.ReleaseReceivePackets(in[:n])
 		moved += uint64(m)
 		dropped += uint64(n - m) // no room on the other side: dropped, as a router would
+	}
+}
+
+// pumpWintun is pumpRingtun written as Wintun programs are (Wintun's
+// example.c, wireguard-go's Windows tun): one call per packet.
+func pumpWintun(ctx context.Context, from, to *ringtun.Session) (moved, dropped uint64) {
+	for {
+		p, err := from.ReceivePacket()
+		if err != nil {
+			if errors.Is(err, ringtun.ErrNoMoreItems) {
+				if err := from.Wait(ctx); err != nil {
+					return moved, dropped
+				}
+				continue
+			}
+			if !errors.Is(err, ringtun.ErrSessionEnded) {
+				log.Printf("ReceivePacket: %v", err)
+			}
+			return moved, dropped
+		}
+		q, err := to.AllocateSendPacket(len(p))
+		switch {
+		case err == nil:
+			copy(q, p)
+			to.SendPacket(q)
+			moved++
+		case errors.Is(err, ringtun.ErrBufferOverflow):
+			dropped++ // no room on the other side: dropped, as a router would
+		default:
+			from.ReleaseReceivePacket(p)
+			if !errors.Is(err, ringtun.ErrSessionEnded) {
+				log.Printf("AllocateSendPacket: %v", err)
+			}
+			return moved, dropped
+		}
+		from.ReleaseReceivePacket(p)
 	}
 }
 

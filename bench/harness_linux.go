@@ -629,9 +629,21 @@ func (h *harness) measure(ctx context.Context, c string, round int) sample {
 				return s
 			}
 		}
+		var load chan pingLoad
+		if streams == 1 && h.tests[tPingLoad] {
+			load = make(chan pingLoad, 1)
+			go func() { r, err := h.pingUnderLoad(ctx, target); load <- pingLoad{r, err} }()
+		}
 		r, err := h.iperfTCP(ctx, target, streams)
 		if fwd != nil {
 			after, _ = fwd.cpu()
+		}
+		if load != nil {
+			if l := <-load; l.err != nil {
+				fail("ping under TCP load", l.err)
+			} else {
+				s.PingLoadUs = mean(l.r.RTTus)
+			}
 		}
 		if err != nil {
 			fail(fmt.Sprintf("TCP %d stream(s)", streams), err)
@@ -670,6 +682,39 @@ func (h *harness) ping(ctx context.Context, target string) (pingResult, error) {
 		"-c", strconv.Itoa(h.o.pings), "-i", strconv.FormatFloat(h.o.interval.Seconds(), 'f', -1, 64),
 		"-W", "1", "-w", strconv.Itoa(deadline), target)
 	r, perr := parsePing(out, h.o.pings)
+	if perr != nil {
+		if err != nil {
+			return r, fmt.Errorf("%v (%v: %s)", perr, err, lastLines(errOut, 3))
+		}
+		return r, perr
+	}
+	return r, nil
+}
+
+// pingLoad is the outcome of pingUnderLoad.
+type pingLoad struct {
+	r   pingResult
+	err error
+}
+
+// pingUnderLoad pings target while a TCP run goes on: it starts a second
+// after the run and stops a second before its end, at the ping interval.
+func (h *harness) pingUnderLoad(ctx context.Context, target string) (pingResult, error) {
+	window := h.o.duration - 2*time.Second
+	if window < 500*time.Millisecond {
+		window = h.o.duration / 2
+	}
+	count := max(5, int(window/h.o.interval))
+	select {
+	case <-time.After(min(time.Second, h.o.duration/4)):
+	case <-ctx.Done():
+		return pingResult{}, ctx.Err()
+	}
+	secs := int(math.Ceil(window.Seconds())) + 3
+	out, errOut, err := h.output(ctx, h.exA, time.Duration(secs+5)*time.Second, "ping", "-n",
+		"-c", strconv.Itoa(count), "-i", strconv.FormatFloat(h.o.interval.Seconds(), 'f', -1, 64),
+		"-W", "1", "-w", strconv.Itoa(secs), target)
+	r, perr := parsePing(out, count)
 	if perr != nil {
 		if err != nil {
 			return r, fmt.Errorf("%v (%v: %s)", perr, err, lastLines(errOut, 3))

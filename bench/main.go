@@ -69,7 +69,7 @@ func main() {
 	flag.BoolVar(&o.noInstall, "no-install", false, "fail instead of installing missing tools (iperf3, iproute2, ping) with apt-get")
 	flag.UintVar(&o.capacity, "ring-capacity", 0x100000, "ringtun session ring capacity in bytes")
 	flag.BoolVar(&o.verbose, "v", false, "show the forwarders' logs and every measurement as it is made")
-	flag.StringVar(&o.tests, "tests", "ping,tcp1,tcp4,udp", "comma-separated measurements to run: ping, tcp1, tcp4, udp")
+	flag.StringVar(&o.tests, "tests", "ping,tcp1,tcp4,udp,pingload", "comma-separated measurements to run: ping, tcp1, tcp4, udp, pingload (ping during tcp1)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "directory for a Go CPU profile of every forwarder process, over its whole life: DIR/CONTENDER-roundN.pprof")
 	flag.StringVar(&o.role, "role", "", "internal: run as the forwarder of a contender")
 	flag.StringVar(&o.daemonSocket, "daemon-socket", "", "internal: the socket of a ringtund child")

@@ -26,9 +26,19 @@ const (
 	// The physical limit of a TUN forwarder: frames with their offload
 	// header read from one TUN and written unchanged to the other.
 	cLimit = "limit"
+	// ringtun's offload-aware sessions: records forwarded as they are.
+	cOffload = "ringtun-offload"
+	// Forwarders written as Wintun programs are: one call per packet, with
+	// 1 MiB and 8 MiB rings, and 8 MiB rings without the in-flight limit.
+	cWintun1      = "wintun-1m"
+	cWintun8      = "wintun-8m"
+	cWintun8NoLim = "wintun-8m-nolimit"
 )
 
-var allContenders = []string{cRingtun, cBrokered, cWireguard, cPlain, cVeth, cWGRingtun, cWGTun, cLimit}
+var allContenders = []string{cRingtun, cOffload, cWintun1, cWintun8, cWintun8NoLim, cBrokered, cWireguard, cPlain, cVeth, cWGRingtun, cWGTun, cLimit}
+
+// wintunCapacity is the ring capacity of the Wintun-style contenders.
+var wintunCapacity = map[string]uint32{cWintun1: 1 << 20, cWintun8: 8 << 20, cWintun8NoLim: 8 << 20}
 
 // isWireGuard reports whether c is a contender of the WireGuard scenario.
 func isWireGuard(c string) bool { return c == cWGRingtun || c == cWGTun }
@@ -55,9 +65,11 @@ const (
 	tTCP1 = "tcp1"
 	tTCP4 = "tcp4"
 	tUDP  = "udp"
+	// ping during the TCP 1-stream run (it needs tcp1)
+	tPingLoad = "pingload"
 )
 
-var allTests = []string{tPing, tTCP1, tTCP4, tUDP}
+var allTests = []string{tPing, tTCP1, tTCP4, tUDP, tPingLoad}
 
 // parseTests parses -tests: a comma-separated subset of allTests.
 func parseTests(list string) (map[string]bool, error) {
@@ -75,19 +87,26 @@ func parseTests(list string) (map[string]bool, error) {
 	if len(set) == 0 {
 		return nil, errors.New("no tests")
 	}
+	if set[tPingLoad] && !set[tTCP1] {
+		return nil, errors.New("pingload pings during the TCP 1-stream run: it needs tcp1")
+	}
 	return set, nil
 }
 
 // contenderNote describes each contender in the report.
 var contenderNote = map[string]string{
-	cRingtun:   "two ringtun adapters, forwarded with the public Session API's batch calls (ReceivePackets → AllocateSendPackets+copy+SendPackets → ReleaseReceivePackets, Wait when empty), one goroutine per direction; driver with offloads (GSO split, GRO-style merging, writev from ring memory), 1 MiB rings",
-	cBrokered:  "the ringtun forwarder run as an unprivileged user (uid 65534), its adapters made by one ringtund per namespace and its sessions on the TUN queues they pass it",
-	cWireguard: "two golang.zx2c4.com/wireguard/tun devices (IFF_VNET_HDR, TSO/USO offloads, batched Read/Write with GSO split and GRO coalescing, offset 16 as wireguard-go uses it), one goroutine per direction",
-	cPlain:     "read()/write() on /dev/net/tun (IFF_TUN|IFF_NO_PI, no offloads), one packet per system call, one locked thread per direction",
-	cVeth:      "a veth pair between the namespaces (198.18.4.1/24 ↔ 198.18.4.2/24): the kernel alone, the ceiling",
-	cWGRingtun: "WireGuard scenario: wireguard-go's device on ringtun adapters through wgtun (8 MiB rings), one at each end of a tunnel between the namespaces over the veth pair, both in one process",
-	cWGTun:     "WireGuard scenario: wireguard-go's device on its own Linux tun (offloads, batched Read/Write), one at each end of the same tunnel, both in one process",
-	cLimit:     "the physical limit of a TUN forwarder: each frame (virtio-net header + packet or GSO super-packet of up to 64 KiB) read from one TUN with checksum, TSO and USO offloads and written unchanged to the other; no ring, no split, no merge",
+	cRingtun:      "two ringtun adapters, forwarded with the public Session API's batch calls (ReceivePackets → AllocateSendPackets+copy+SendPackets → ReleaseReceivePackets, Wait when empty), one goroutine per direction; driver with offloads (GSO split, GRO-style merging, writev from ring memory), 1 MiB rings",
+	cBrokered:     "the ringtun forwarder run as an unprivileged user (uid 65534), its adapters made by one ringtund per namespace and its sessions on the TUN queues they pass it",
+	cWireguard:    "two golang.zx2c4.com/wireguard/tun devices (IFF_VNET_HDR, TSO/USO offloads, batched Read/Write with GSO split and GRO coalescing, offset 16 as wireguard-go uses it), one goroutine per direction",
+	cPlain:        "read()/write() on /dev/net/tun (IFF_TUN|IFF_NO_PI, no offloads), one packet per system call, one locked thread per direction",
+	cVeth:         "a veth pair between the namespaces (198.18.4.1/24 ↔ 198.18.4.2/24): the kernel alone, the ceiling",
+	cWGRingtun:    "WireGuard scenario: wireguard-go's device on ringtun adapters through wgtun (8 MiB rings), one at each end of a tunnel between the namespaces over the veth pair, both in one process",
+	cWGTun:        "WireGuard scenario: wireguard-go's device on its own Linux tun (offloads, batched Read/Write), one at each end of the same tunnel, both in one process",
+	cOffload:      "two ringtun adapters with offload-aware sessions (SessionOptions.Offload): each record (virtio-net header + packet or GSO super-packet) forwarded unchanged with the batch calls, as the ringtun contender forwards packets; 1 MiB rings",
+	cWintun1:      "ringtun forwarded as Wintun programs are written (wintun's example.c, wireguard-go's Windows tun): one ReceivePacket → AllocateSendPacket+copy+SendPacket → ReleaseReceivePacket per packet, Wait when empty; 1 MiB rings",
+	cWintun8:      "the same one-call-per-packet forwarder with 8 MiB rings (the default in-flight limit of 1 MiB)",
+	cWintun8NoLim: "the same with 8 MiB rings and no in-flight limit (InFlightLimit -1): the rings fill to their capacity",
+	cLimit:        "the physical limit of a TUN forwarder: each frame (virtio-net header + packet or GSO super-packet of up to 64 KiB) read from one TUN with checksum, TSO and USO offloads and written unchanged to the other; no ring, no split, no merge",
 }
 
 // sample is what one round measures for one contender. A NaN field was not
@@ -101,13 +120,14 @@ type sample struct {
 	PingAvgUs  float64
 	PingP99Us  float64
 	CPUsPerGB  float64 // forwarder CPU seconds per 10^9 bytes moved during the TCP runs
+	PingLoadUs float64 // ping avg during the TCP 1-stream run
 
 	Errors []string
 }
 
 func newSample() sample {
 	n := math.NaN()
-	return sample{n, n, n, n, n, n, n, n, nil}
+	return sample{n, n, n, n, n, n, n, n, n, nil}
 }
 
 // metric names one figure of a sample, for tables and the chart.
@@ -129,6 +149,7 @@ var metrics = []metric{
 	{"pingavg", "ping avg", "µs", true, func(s *sample) float64 { return s.PingAvgUs }, 0},
 	{"pingp99", "ping p99", "µs", true, func(s *sample) float64 { return s.PingP99Us }, 0},
 	{"cpu", "forwarder CPU", "s/GB", true, func(s *sample) float64 { return s.CPUsPerGB }, 2},
+	{"pingload", "ping avg under TCP 1-stream load", "µs", true, func(s *sample) float64 { return s.PingLoadUs }, 0},
 }
 
 func metricByKey(k string) metric {

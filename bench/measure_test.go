@@ -110,7 +110,7 @@ func testRun() *runInfo {
 			s := newSample()
 			f := float64(i + 1 + r)
 			s.TCP1Gbps, s.TCP4Gbps, s.UDPpps, s.UDPLossPct = f, 2*f, 1000*f, 10
-			s.PingMinUs, s.PingAvgUs, s.PingP99Us = f, 2*f, 3*f
+			s.PingMinUs, s.PingAvgUs, s.PingP99Us, s.PingLoadUs = f, 2*f, 3*f, 4*f
 			if c != cVeth {
 				s.CPUsPerGB = f
 			}
@@ -128,14 +128,16 @@ func TestReport(t *testing.T) {
 	ri := testRun()
 	md := ri.markdown()
 	for _, want := range []string{
-		"| ringtun | 1.50 | 3.00 | 2 | 10.0 | 2 / 3 / 4 | 1.50 |",
-		"| plain | 4.00 |", // the failed round is left out of the median
-		"| veth | 5.50 | 11.00 | 6 | 10.0 | 6 / 11 / 16 | n/a |",
-		"| ringtun | 0.43× | 0.43× | 0.43× | 0.43× | 0.43× |", // to wireguard-go
+		"| ringtun | 1.50 | 3.00 | 2 | 10.0 | 2 / 3 / 4 | 6 | 1.50 |",
+		"| plain | 8.00 |", // the failed round is left out of the median
+		"| veth | 9.50 | 19.00 | 10 | 10.0 | 10 / 19 / 28 | 38 | n/a |",
+		"| ringtun | 0.20× | 0.20× | 0.20× | 0.20× | 0.20× | 0.20× |", // to wireguard-go
 		"Ratio to ringtun",
-		"| ringtun-brokered | 1.67× | 1.67× | 1.67× | 1.67× | 1.67× |", // to ringtun
-		"| TCP 1 stream ≥ 1.2 × wireguard-go | 0.43× | missed by 64% |",
-		"| ping avg RTT ≤ wireguard-go | 0.43× | met |",
+		"| ringtun-brokered | 4.33× | 4.33× | 4.33× | 4.33× | 4.33× | 4.33× |", // to ringtun
+		"| TCP 1 stream ≥ 1.2 × wireguard-go | 0.20× | missed by 83% |",
+		"| ping avg RTT ≤ wireguard-go | 0.20× | met |",
+		"| wintun-8m: TCP 1 stream ≥ 1.0 × wireguard-go | 0.60× | missed by 40% |",
+		"| 8 MiB rings not slower than 1 MiB: TCP 1 stream ≥ 1.0 × | 1.29× | met |",
 		"- round 2, plain: TCP 1 stream(s): iperf3: boom second line",
 	} {
 		if !strings.Contains(md, want) {

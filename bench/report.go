@@ -77,20 +77,20 @@ func (ri *runInfo) table() string {
 	if len(ri.Tests) > 0 && len(ri.Tests) < len(allTests) {
 		fmt.Fprintf(&b, "Only these measurements ran (-tests): %s; CPU per GB is over the TCP runs among them.\n\n", strings.Join(ri.Tests, ", "))
 	}
-	fmt.Fprintf(&b, "| contender | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP %d B delivered (kpps) | UDP %d B loss (%%) | ping min / avg / p99 (µs) | forwarder CPU (s/GB) |\n", udpSize, udpSize)
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| contender | TCP 1 stream (Gbit/s) | TCP 4 streams (Gbit/s) | UDP %d B delivered (kpps) | UDP %d B loss (%%) | ping min / avg / p99 (µs) | ping avg under TCP 1 (µs) | forwarder CPU (s/GB) |\n", udpSize, udpSize)
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range ri.Contenders {
 		cpu := fmtNum(get(c, "cpu"), 2)
 		if c == cVeth {
 			cpu = "n/a"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s / %s / %s | %s |\n", c,
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s / %s / %s | %s | %s |\n", c,
 			fmtNum(get(c, "tcp1"), 2), fmtNum(get(c, "tcp4"), 2),
 			fmtNum(get(c, "udp"), 0), fmtNum(get(c, "loss"), 1),
 			fmtNum(get(c, "pingmin"), 0), fmtNum(get(c, "pingavg"), 0), fmtNum(get(c, "pingp99"), 0),
-			cpu)
+			fmtNum(get(c, "pingload"), 0), cpu)
 	}
-	ratioKeys := []string{"tcp1", "tcp4", "udp", "pingavg", "cpu"}
+	ratioKeys := []string{"tcp1", "tcp4", "udp", "pingavg", "pingload", "cpu"}
 	for _, ref := range []string{cWireguard, cVeth, cRingtun, cWGTun, cLimit} {
 		if ref == cRingtun && !ri.has(cBrokered) {
 			continue
@@ -99,8 +99,8 @@ func (ri *runInfo) table() string {
 			continue
 		}
 		fmt.Fprintf(&b, "\nRatio to %s (median ÷ median, same run; for ping and CPU lower is better):\n\n", ref)
-		fmt.Fprintf(&b, "| contender | TCP 1 stream | TCP 4 streams | UDP %d B pps | ping avg | CPU/GB |\n", udpSize)
-		b.WriteString("|---|--:|--:|--:|--:|--:|\n")
+		fmt.Fprintf(&b, "| contender | TCP 1 stream | TCP 4 streams | UDP %d B pps | ping avg | ping under TCP 1 | CPU/GB |\n", udpSize)
+		b.WriteString("|---|--:|--:|--:|--:|--:|--:|\n")
 		for _, c := range ri.Contenders {
 			if c == ref {
 				continue
@@ -138,6 +138,22 @@ func (ri *runInfo) table() string {
 		goal(cRingtun, cWireguard, fmt.Sprintf("UDP %d B delivered pps ≥ 1.5 × wireguard-go", udpSize), "udp", 1.5, true)
 		goal(cRingtun, cWireguard, "ping avg RTT ≤ wireguard-go", "pingavg", 1, false)
 		goal(cRingtun, cWireguard, "forwarder CPU per GB ≤ 0.8 × wireguard-go", "cpu", 0.8, false)
+	}
+	if ri.has(cWireguard) && (ri.has(cOffload) || ri.has(cWintun1)) {
+		b.WriteString("\nIssue 13 goals (medians of this run):\n\n")
+		b.WriteString("| goal | ratio | |\n|---|--:|---|\n")
+		if ri.has(cLimit) {
+			goal(cOffload, cLimit, "offload-aware forwarder: TCP 1 stream ≥ 0.95 × limit", "tcp1", 0.95, true)
+			goal(cOffload, cLimit, "offload-aware forwarder: CPU per GB ≤ 1.1 × limit", "cpu", 1.1, false)
+		}
+		goal(cOffload, cWireguard, "offload-aware forwarder: TCP 1 stream (≈ 1.15 × wireguard-go)", "tcp1", 1.15, true)
+		for _, c := range []string{cWintun1, cWintun8} {
+			goal(c, cWireguard, c+": TCP 1 stream ≥ 1.0 × wireguard-go", "tcp1", 1, true)
+			goal(c, cWireguard, c+": CPU per GB ≤ 1.2 × wireguard-go", "cpu", 1.2, false)
+		}
+		goal(cWintun8, cWintun1, "8 MiB rings not slower than 1 MiB: TCP 1 stream ≥ 1.0 ×", "tcp1", 1, true)
+		goal(cRingtun, cWireguard, "ringtun: ping avg ≤ 1.0 × wireguard-go (idle)", "pingavg", 1, false)
+		goal(cRingtun, cWireguard, fmt.Sprintf("ringtun: UDP %d B delivered ≥ 1.5 × wireguard-go", udpSize), "udp", 1.5, true)
 	}
 	if ri.has(cWGRingtun) && ri.has(cWGTun) {
 		b.WriteString("\nIssue 12 goals (wireguard-go on ringtun against wireguard-go on its tun, medians of this run):\n\n")
@@ -202,6 +218,7 @@ func (ri *runInfo) markdown() string {
 	b.WriteString("- UDP: `iperf3 -c B -u -l 64 -b 0 -t D`: datagrams delivered to the receiver per second, and the share lost. " +
 		"The sender is unthrottled, so sender, receiver and forwarder compete for the cores: through veth the sender can " +
 		"outrun the receiver and lose more, so veth is no ceiling for this figure;\n")
+	b.WriteString("- ping under load: during the TCP 1-stream run, `ping -i INTERVAL` from A to B from its first second to its last; the mean of the per-reply times;\n")
 	b.WriteString("- CPU: the forwarder process's user+system time (/proc/PID/stat, both TCP runs) divided by the bytes " +
 		"the receivers counted in those runs (GB = 10⁹ bytes). It counts every thread of the forwarder, including " +
 		"ringtun's driver loop, which runs inside it.\n\n")
@@ -230,6 +247,10 @@ var contenderColor = map[string]string{
 	cWireguard: "#d62728",
 	cPlain:     "#8c8c8c",
 	cVeth:      "#2ca02c",
+	cOffload:   "#17becf",
+	cWintun1:   "#ff7f0e",
+	cWintun8:   "#bcbd22",
+	cLimit:     "#7f7f7f",
 }
 
 func xmlText(s string) string {

@@ -84,7 +84,7 @@ func TestRingLimit(t *testing.T) {
 			h.p.Commit(b)
 			next++
 		}
-		if d := h.r.dist(h.head(), h.tail()); d >= limit+1004 {
+		if d := h.r.InFlight(); d != h.r.dist(h.head(), h.tail()) || d >= limit+1004 {
 			t.Fatalf("%d bytes in flight, limit %d", d, limit)
 		}
 		p, err := h.c.Receive()

@@ -92,6 +92,18 @@ func New(mem []byte, capacity uint32) (*Ring, error) {
 // Capacity returns the ring's capacity in bytes.
 func (r *Ring) Capacity() uint32 { return r.capacity }
 
+// InFlight returns the bytes of records between Head and Tail as the shared
+// words say now (record headers and padding included): what the producer
+// has published and the consumer not yet released. It is 0 for a
+// terminated ring, and a snapshot that either side may change at once.
+func (r *Ring) InFlight() uint32 {
+	head, tail := r.head.Load(), r.tail.Load()
+	if head >= r.capacity || tail >= r.capacity {
+		return 0
+	}
+	return r.dist(head, tail)
+}
+
 // Terminated reports whether either side has terminated the ring.
 func (r *Ring) Terminated() bool {
 	return r.head.Load() >= r.capacity || r.tail.Load() >= r.capacity
