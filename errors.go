@@ -48,6 +48,7 @@ var (
 	// the route into more specific ones.
 	ErrRouteConflict = errs.RouteConflict
 	// ErrNotSupported: ringtun has no adapters on this platform (it has
-	// them on Linux). Also matches errors.ErrUnsupported.
+	// them on Linux), or the platform or kernel cannot do an option asked
+	// for (SessionOptions). Also matches errors.ErrUnsupported.
 	ErrNotSupported = errs.NotSupported
 )

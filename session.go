@@ -144,7 +144,9 @@ func mapRingError(err error) error {
 	return err
 }
 
-// ReceivePacket returns the next packet the host sent through the adapter.
+// ReceivePacket returns the next packet the host sent through the adapter
+// (in an offload-aware session, the next record: see
+// SessionOptions.Offload).
 // The slice aliases ring memory: use it, then pass it to
 // ReleaseReceivePacket. It returns ErrNoMoreItems when there is none (wait
 // with Wait or ReadWaitEvent), ErrSessionEnded once the session is over.
@@ -170,7 +172,8 @@ func (s *Session) ReleaseReceivePacket(packet []byte) {
 }
 
 // AllocateSendPacket reserves room for a packet of size bytes in the send
-// ring. Fill the slice with one IPv4 or IPv6 packet and pass it to
+// ring. Fill the slice with one IPv4 or IPv6 packet (in an offload-aware
+// session, one record: see SessionOptions.Offload) and pass it to
 // SendPacket. It returns ErrBufferOverflow when the ring is full (drop the
 // packet), ErrInvalidPacketSize for a size over PacketSizeMax, and
 // ErrSessionEnded once the session is over.
