@@ -676,6 +676,7 @@ func TestForward(t *testing.T) {
 		t.Logf("ringtun TCP A→B: %v; the kernel dropped %d packets on fwdA's full TUN queue", ringtunX, kernelTxDrops(t, p.nsA, "fwdA"))
 		t.Logf("%v; session A %+v; session B %+v", p.fwd, p.sa.Stats(), p.sb.Stats())
 		checkOffloadPath(t, p, a0, b0, tundev.TSO4)
+		checkBatches(t, p.sa, a0)
 	})
 	t.Run("UDPGSO", func(t *testing.T) {
 		a0, b0 := p.sa.Stats(), p.sb.Stats()
@@ -699,6 +700,21 @@ func TestForward(t *testing.T) {
 	if ringtunX.bytes > 0 && vethX.bytes > 0 {
 		t.Logf("TCP, %d MiB: ringtun %.0f MB/s, veth %.0f MB/s, ratio ringtun/veth %.2f (race detector: %v)",
 			size>>20, ringtunX.mbps(), vethX.mbps(), ringtunX.mbps()/vethX.mbps(), raceBuild)
+	}
+}
+
+// checkBatches checks that a busy session still works in batches although
+// a waiting application reads the device itself (WaitDirect): since the
+// counters a0, the application slept once for many packets, and most
+// packets were not read by it but by the driver's reader.
+func checkBatches(t *testing.T, s *Session, a0 Stats) {
+	t.Helper()
+	a := s.Stats()
+	packets, sleeps, direct := a.RxPackets-a0.RxPackets, a.RxWakeups-a0.RxWakeups, a.RxDirectReads-a0.RxDirectReads
+	t.Logf("%d packets received, %d sleeps of the application (%.0f packets each), %d reads made by the application",
+		packets, sleeps, float64(packets)/float64(max(sleeps, 1)), direct)
+	if packets < 16*sleeps || direct > packets/2 {
+		t.Errorf("%d packets, %d sleeps, %d direct reads: want at least 16 packets per sleep and most packets read by the driver", packets, sleeps, direct)
 	}
 }
 

@@ -267,3 +267,47 @@ func TestInFlightLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitDirect: an application waiting on an empty ring reads the
+// device itself, so the packet that ends its wait reaches it with no
+// hand-off from the driver's reader goroutine. The host sends datagrams
+// one at a time while the application waits for each; the counters say
+// who read them (Stats.RxDirectReads: the application's goroutine).
+func TestWaitDirect(t *testing.T) {
+	ns, _, s := dpSession(t, RingCapacityMin, driver.Wait)
+	var c *net.UDPConn
+	in(t, ns, func() (err error) {
+		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(dpPeer, 9)))
+		return err
+	})
+	defer c.Close()
+	const n = 40
+	before := s.Stats()
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			time.Sleep(3 * time.Millisecond) // the application is asleep by then
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		p := receiveNext(t, s)
+		if len(p) != 29 || p[28] != byte(i) {
+			t.Fatalf("datagram %d: % x", i, p)
+		}
+		s.ReleaseReceivePacket(p)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	direct, all := st.RxDirectReads-before.RxDirectReads, st.RxPackets-before.RxPackets
+	t.Logf("%d of %d packets read by the application's goroutine; stats %+v", direct, all, st)
+	if all != n || direct < n*9/10 {
+		t.Errorf("%d of %d packets read by the waiting application itself, want at least %d", direct, all, n*9/10)
+	}
+}

@@ -54,6 +54,7 @@ func newSession(name string, rxRing, txRing *ring.Ring, readWait ring.Waker, rea
 		readWait: readWaitHandle,
 	}
 	s.rx = ring.NewConsumer(rxRing, s.rxWaker)
+	s.rxWaker.ready = s.rx.Ready
 	s.tx = ring.NewProducer(txRing, s.txWaker)
 	s.calls.free = free
 	return s
@@ -67,6 +68,12 @@ type receiveWaker struct {
 	ch       *ring.ChanWaker
 	event    ring.Waker
 	useEvent atomic.Bool
+	// With the driver loop in this process, the sleeping application's
+	// goroutine reads the device itself (driver.Loop.WaitDirect) rather
+	// than wait for the reader goroutine to hand it a packet; ready says
+	// whether the receive ring has something for it.
+	loop  atomic.Pointer[driver.Loop]
+	ready func() bool
 }
 
 func (w *receiveWaker) Signal() {
@@ -76,7 +83,14 @@ func (w *receiveWaker) Signal() {
 	}
 }
 
-func (w *receiveWaker) Wait(ctx context.Context) error { return w.ch.Wait(ctx) }
+func (w *receiveWaker) Wait(ctx context.Context) error {
+	if l := w.loop.Load(); l != nil {
+		if ok, err := l.WaitDirect(ctx, w.ready); ok {
+			return err
+		}
+	}
+	return w.ch.Wait(ctx)
+}
 
 // sendWaker wakes the driver's writer when the application commits packets
 // to the send ring while the writer sleeps. It first offers the work to the

@@ -115,10 +115,11 @@ func assembleSession(att *control.Attached, capacity uint32, opts SessionOptions
 	s.off, s.release, s.records = off, att.Release, opts.Offload
 	s.tx.SetLimit(opts.inFlightLimit())
 	startDriver(name, att.Queue, reg, att.MTU, off, opts, driverWakers{
-		receive: s.rxWaker, send: s.txWaker, space: s.space,
+		receive: s.rxWaker, send: s.txWaker, space: s.space, direct: true,
 	}, func(l *driver.Loop) {
 		s.loop = l
 		s.txWaker.loop.Store(l)
+		s.rxWaker.loop.Store(l)
 	}, func(error) { s.End() })
 	if opts.Offload {
 		logf(LogInfo, "%s: offload-aware session started, rings of %d KiB; offloads %s",
@@ -134,9 +135,12 @@ func assembleSession(att *control.Attached, capacity uint32, opts SessionOptions
 // is signalled by the driver when it commits received packets while the
 // application is asleep, send is what the driver's writer sleeps on until
 // the application commits packets to send, space is what the driver's
-// reader sleeps on while the receive ring is full.
+// reader sleeps on while the receive ring is full. direct says that the
+// application's half is Go in this process, whose sleeping goroutine may
+// read the device itself (driver.Loop.WaitDirect).
 type driverWakers struct {
 	receive, send, space ring.Waker
+	direct               bool
 }
 
 // startDriver starts the driver's half of a session over queue q: the
@@ -150,8 +154,17 @@ func startDriver(name string, q *tundev.Queue, reg *region, mtu int, off offload
 	started := make(chan struct{})
 	rx := ring.NewProducer(reg.rx, w.receive)
 	rx.SetLimit(opts.inFlightLimit())
+	var direct driver.DirectReader
+	if w.direct {
+		if r, err := q.NewReader(); err != nil {
+			logf(LogWarn, "%s: no second reader on the queue, the application's goroutine will not read it: %v", name, err)
+		} else {
+			direct = r
+		}
+	}
 	own(driver.Start(driver.Config{
 		Device:      q,
+		Direct:      direct,
 		Records:     opts.Offload,
 		Receive:     rx,
 		Send:        ring.NewConsumer(reg.tx, w.send),

@@ -16,6 +16,7 @@ type Stats struct {
 	RxSegments     uint64 // packets those super-packets were split into
 	RxWakeups      uint64 // times the application slept in Wait and was woken
 	RxGSORecords   uint64 // offload-aware sessions: super-packets from the host put in the receive ring whole
+	RxDirectReads  uint64 // reads the application's goroutine made itself while in Wait on an empty ring (no hand-off from the driver's reader)
 
 	TxPackets          uint64 // packets written to the host
 	TxBytes            uint64 // bytes of those packets
@@ -35,7 +36,8 @@ func statsFrom(d driver.Stats) Stats {
 		RxPackets: d.RxPackets, RxBytes: d.RxBytes, RxDropsFull: d.RxDropsFull, RxFullWaits: d.RxFullWaits,
 		RxDropsInvalid: d.RxDropsInvalid, RxErrors: d.RxErrors, RxSuperPackets: d.RxSuperPackets,
 		RxSegments: d.RxSegments, RxWakeups: d.RxWakeups, RxGSORecords: d.RxGSORecords,
-		TxPackets: d.TxPackets, TxBytes: d.TxBytes, TxWrites: d.TxWrites,
+		RxDirectReads: d.RxDirectReads,
+		TxPackets:     d.TxPackets, TxBytes: d.TxBytes, TxWrites: d.TxWrites,
 		TxCoalescedWrites: d.TxCoalescedWrites, TxCoalescedPackets: d.TxCoalescedPackets,
 		TxDropsNotIP: d.TxDropsNotIP, TxErrors: d.TxErrors, TxSleeps: d.TxSleeps,
 		TxDropsInvalid: d.TxDropsInvalid, TxGSORecords: d.TxGSORecords,

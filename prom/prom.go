@@ -93,6 +93,8 @@ var metrics = []metric{
 		one(func(s ringtun.Stats) uint64 { return s.TxCoalescedPackets })},
 	{newDesc("application_wakeups_total", "Times the application slept waiting for packets and was woken."),
 		one(func(s ringtun.Stats) uint64 { return s.RxWakeups })},
+	{newDesc("direct_reads_total", "Reads the application's goroutine made itself while waiting on an empty receive ring."),
+		one(func(s ringtun.Stats) uint64 { return s.RxDirectReads })},
 	{newDesc("writer_sleeps_total", "Times the driver's writer slept waiting for the application."),
 		one(func(s ringtun.Stats) uint64 { return s.TxSleeps })},
 }

@@ -14,7 +14,7 @@ func TestCollector(t *testing.T) {
 	st := ringtun.Stats{RxPackets: 1, RxBytes: 2, RxDropsFull: 3, RxFullWaits: 4, RxDropsInvalid: 5, RxErrors: 6,
 		RxSuperPackets: 7, RxSegments: 8, RxWakeups: 9, TxPackets: 10, TxBytes: 11, TxWrites: 12, TxCoalescedWrites: 13,
 		TxCoalescedPackets: 14, TxDropsNotIP: 15, TxErrors: 16, TxSleeps: 17,
-		RxGSORecords: 18, TxGSORecords: 19, TxDropsInvalid: 20}
+		RxGSORecords: 18, TxGSORecords: 19, TxDropsInvalid: 20, RxDirectReads: 21}
 	c := NewCollector("wg0", "WireGuard", func() ringtun.Stats { return st })
 	l := `adapter="wg0",tunnel_type="WireGuard"`
 	// lab is the labels with one of the metric's own, in the sorted order
@@ -33,6 +33,7 @@ func TestCollector(t *testing.T) {
 		"ringtun_session_coalesced_writes_total":           `{` + l + `} 13`,
 		"ringtun_session_coalesced_packets_total":          `{` + l + `} 14`,
 		"ringtun_session_application_wakeups_total":        `{` + l + `} 9`,
+		"ringtun_session_direct_reads_total":               `{` + l + `} 21`,
 		"ringtun_session_writer_sleeps_total":              `{` + l + `} 17`,
 	}
 	var expo strings.Builder

@@ -110,3 +110,33 @@ func TestRingLimit(t *testing.T) {
 		t.Fatalf("a limit of the capacity let %d records in", n)
 	}
 }
+
+// TestRingRoom: Room is what can surely be allocated, under the capacity
+// and under a limit, and 0 once the ring is terminated.
+func TestRingRoom(t *testing.T) {
+	f := rtNew(t, nil)
+	if got := f.p.Room(); got != rtCap-4 {
+		t.Fatalf("Room of an empty ring = %d, want %d", got, rtCap-4)
+	}
+	b, _ := f.p.Allocate(996) // 1000 bytes of record
+	f.p.Commit(b)
+	if got := f.p.Room(); got != rtCap-4-1000 {
+		t.Fatalf("Room after a record = %d, want %d", got, rtCap-4-1000)
+	}
+	f.p.SetLimit(4096)
+	if got := f.p.Room(); got != 4096-1000 {
+		t.Fatalf("Room under a limit = %d, want %d", got, 4096-1000)
+	}
+	// Records of any size add up to Room without ErrFull.
+	for room := f.p.Room(); room >= 100; room = f.p.Room() {
+		b, err := f.p.Allocate(96)
+		if err != nil {
+			t.Fatalf("Allocate with Room %d: %v", room, err)
+		}
+		f.p.Commit(b)
+	}
+	f.c.Terminate()
+	if got := f.p.Room(); got != 0 {
+		t.Fatalf("Room of a terminated ring = %d", got)
+	}
+}

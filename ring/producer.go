@@ -110,6 +110,27 @@ func (p *Producer) SetLimit(limit uint32) {
 	}
 }
 
+// Room returns how many bytes of records Allocate can surely reserve now,
+// under the limit (SetLimit) and the capacity, record headers and padding
+// included; 0 once the ring is terminated or corrupt.
+func (p *Producer) Room() uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.look() != nil {
+		return 0
+	}
+	r := p.r
+	room := r.dist(p.tail, p.head-Alignment)
+	if p.limit != 0 {
+		inFlight := r.dist(p.head, p.tail)
+		if inFlight >= p.limit && inFlight != 0 {
+			return 0
+		}
+		room = min(room, p.limit-inFlight)
+	}
+	return room
+}
+
 // allocate reserves one record after look has read Head.
 func (p *Producer) allocate(size int) ([]byte, error) {
 	if size < 0 || size > PacketSizeMax {

@@ -84,6 +84,11 @@ type Config struct {
 	// SpacePoll is how often a reader waiting for room looks again when
 	// there is no Space waker; 0 means 1 ms.
 	SpacePoll time.Duration
+	// Direct, if not nil, is a second handle on Device's queue, with
+	// which WaitDirect lets the application's goroutine read the device
+	// itself while it waits on an empty receive ring. Device must then be
+	// Interruptible. The Loop closes it when it stops.
+	Direct DirectReader
 	// Log, if not nil, receives the loop's log messages.
 	Log func(warn bool, msg string)
 	// OnStop, if not nil, is called once, on a goroutine of its own, when
@@ -105,6 +110,7 @@ type Stats struct {
 	RxSegments     uint64 // packets those super-packets were split into
 	RxWakeups      uint64 // commits that signalled the application asleep in Wait (Session.Stats: the application's sleeps)
 	RxGSORecords   uint64 // Records: super-packets put in the receive ring whole
+	RxDirectReads  uint64 // reads made by the application's goroutine in WaitDirect, without a hand-off
 
 	TxPackets          uint64 // packets written to the device
 	TxBytes            uint64 // bytes of those packets
@@ -123,7 +129,7 @@ type counters struct {
 	// that the two goroutines do not contend for one line.
 	rxPackets, rxBytes, rxDropsFull, rxFullWaits atomic.Uint64
 	rxDropsInvalid, rxSuperPackets, rxSegments   atomic.Uint64
-	rxErrors, rxGSORecords                       atomic.Uint64
+	rxErrors, rxGSORecords, rxDirectReads        atomic.Uint64
 	_                                            [64]byte
 	txPackets, txBytes, txWrites                 atomic.Uint64
 	txCoalescedWrites, txCoalescedPackets        atomic.Uint64
@@ -142,9 +148,19 @@ type Loop struct {
 	stopped  sync.WaitGroup
 	reason   atomic.Pointer[error]
 
-	// The reader's buffers for splitting.
-	sizes [batch]int
-	recs  [batch][]byte
+	// The reader's state and buffers for splitting, used by whoever holds
+	// the read token rsem: the reader goroutine, or the application's in
+	// WaitDirect (see reader.go).
+	rs     readerState
+	sizes  [batch]int
+	recs   [batch][]byte
+	rsem   chan struct{} // the read token: a send takes it
+	direct atomic.Bool   // the application's goroutine reads (WaitDirect)
+	resume chan struct{} // the reader goroutine may read again
+	// read is readPlain or readRecord; the readFuncs are the method
+	// values of the device's reads, made once.
+	read                           func(readFunc, bool) step
+	devRead, directRead, directTry readFunc
 
 	// The writer's state. Whoever holds wmu writes: the writer goroutine,
 	// or an application goroutine in Kick.
@@ -197,15 +213,19 @@ func Start(cfg Config) *Loop {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.lastWrite.Store(-int64(kickIdle))
 	l.co = offload.Coalescer{TCP: cfg.CoalesceTCP, UDP: cfg.CoalesceUDP}
+	l.rs = readerState{scratch: make([]byte, scratchSize), readSize: cfg.MTU, timer: time.NewTimer(time.Hour)}
+	l.rs.timer.Stop()
+	l.rsem, l.resume = make(chan struct{}, 1), make(chan struct{}, 1)
+	l.read, l.devRead = l.readPlain, cfg.Device.ReadVec
 	if cfg.Records {
 		l.co = offload.Coalescer{}
+		l.read = l.readRecord
+	}
+	if cfg.Direct != nil {
+		l.directRead, l.directTry = cfg.Direct.ReadVec, cfg.Direct.TryReadVec
 	}
 	l.stopped.Add(2)
-	if cfg.Records {
-		go l.recordReader()
-	} else {
-		go l.reader()
-	}
+	go l.reader()
 	go l.writer()
 	return l
 }
@@ -219,7 +239,8 @@ func (l *Loop) Stats() Stats {
 		RxDropsInvalid: c.rxDropsInvalid.Load(), RxErrors: c.rxErrors.Load(),
 		RxSuperPackets: c.rxSuperPackets.Load(), RxSegments: c.rxSegments.Load(),
 		RxWakeups: l.cfg.Receive.Signals(), RxGSORecords: c.rxGSORecords.Load(),
-		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxWrites: c.txWrites.Load(),
+		RxDirectReads: c.rxDirectReads.Load(),
+		TxPackets:     c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxWrites: c.txWrites.Load(),
 		TxCoalescedWrites: c.txCoalescedWrites.Load(), TxCoalescedPackets: c.txCoalescedPackets.Load(),
 		TxDropsNotIP: c.txDropsNotIP.Load(), TxErrors: c.txErrors.Load(),
 		TxDropsInvalid: c.txDropsInvalid.Load(), TxGSORecords: c.txGSORecords.Load(),
@@ -235,6 +256,8 @@ func (l *Loop) Stop() error {
 	l.stopped.Wait()
 	l.wmu.Lock() // wait for a Kick in progress
 	l.wmu.Unlock()
+	l.rsem <- struct{}{} // and for a WaitDirect's read in progress
+	<-l.rsem
 	if p := l.reason.Load(); p != nil {
 		return *p
 	}
@@ -252,6 +275,9 @@ func (l *Loop) shutdown(err error) {
 		l.cfg.Receive.Terminate()
 		l.cfg.Send.Terminate()
 		l.cfg.Device.Close()
+		if l.cfg.Direct != nil {
+			l.cfg.Direct.Close()
+		}
 		if err != nil && l.cfg.OnStop != nil {
 			go l.cfg.OnStop(err)
 		}
@@ -273,124 +299,127 @@ func (l *Loop) logf(warn bool, format string, args ...any) {
 	}
 }
 
-// reader moves packets from the device into the receive ring. Before each
-// read it reserves an MTU-sized record, and reads the virtio_net_hdr into
-// its own buffer, the packet into the record and anything longer into its
-// scratch buffer. A plain packet that fits (the common case) is committed
-// where it landed, its partial checksum finished in place. Anything else,
-// a GSO super-packet above all, is gathered in scratch and split into the
-// ring.
-func (l *Loop) reader() {
-	defer l.stopped.Done()
-	rx := l.cfg.Receive
-	var hdr [offload.HdrLen]byte
-	scratch := make([]byte, scratchSize)
-	readSize, sinceBig := l.cfg.MTU, 0
-	var split offload.Splitter
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+// readPlain is one read of the plain path into the receive ring. Before
+// the read it reserves an MTU-sized record, and reads the virtio_net_hdr
+// into its own buffer, the packet into the record and anything longer into
+// scratch. A plain packet that fits (the common case) is committed where it
+// landed, its partial checksum finished in place. Anything else, a GSO
+// super-packet above all, is gathered in scratch and split into the ring.
+func (l *Loop) readPlain(read readFunc, direct bool) step {
+	rs, rx := &l.rs, l.cfg.Receive
+	rec, err := rx.Allocate(rs.readSize)
 	var vec [3][]byte
-	failures := 0 // read errors in a row
-	for {
-		rec, err := rx.Allocate(readSize)
-		switch {
-		case err == nil:
-			vec = [3][]byte{hdr[:], rec, scratch[readSize:]}
-		case errors.Is(err, ring.ErrFull):
-			rec = nil
-			vec = [3][]byte{hdr[:], scratch, nil}
-		default:
-			l.fail(fmt.Errorf("driver: receive ring: %w", err))
-			return
-		}
-		n, err := l.cfg.Device.ReadVec(vec[:])
-		if err != nil {
-			if rec != nil {
-				rx.Cancel(rec)
-			}
-			if errors.Is(err, os.ErrClosed) {
-				l.fail(fmt.Errorf("driver: device read: %w", err))
-				return
-			}
-			if !l.readFailed(err, &failures, timer) {
-				return
-			}
-			continue
-		}
-		failures = 0
-		n -= offload.HdrLen
-		if readSize > l.cfg.MTU {
-			if sinceBig++; sinceBig == bigOnes {
-				readSize = l.cfg.MTU
-			}
-		}
-		h, herr := offload.DecodeHdr(hdr[:])
-		if n <= 0 || herr != nil {
-			if rec != nil {
-				rx.Cancel(rec)
-			}
-			l.invalid(fmt.Errorf("read of %d bytes", n+offload.HdrLen))
-			continue
-		}
-		if rec != nil && n <= len(rec) && h.GSOType == offload.GSONone {
-			pkt, err := rx.Shrink(rec, n)
-			if err != nil { // cannot happen: rec is the last record allocated
-				rx.Cancel(rec)
-				l.invalid(err)
-				continue
-			}
-			if err := offload.FinishChecksum(h, pkt); err != nil {
-				rx.Cancel(pkt)
-				l.invalid(err)
-				continue
-			}
-			// Counted before the commit, so that a packet the
-			// application has received is in Stats.
-			l.c.rxPackets.Add(1)
-			l.c.rxBytes.Add(uint64(n))
-			rx.Commit(pkt)
-			continue
-		}
+	switch {
+	case err == nil:
+		vec = [3][]byte{rs.hdr[:], rec, rs.scratch[rs.readSize:]}
+	case errors.Is(err, ring.ErrFull):
+		rec = nil
+		vec = [3][]byte{rs.hdr[:], rs.scratch, nil}
+	default:
+		l.fail(fmt.Errorf("driver: receive ring: %w", err))
+		return stepStop
+	}
+	n, err := read(vec[:])
+	if err != nil {
 		if rec != nil {
-			// The packet starts in the record and goes on in scratch:
-			// make it contiguous there and give the record back.
-			copy(scratch, rec)
 			rx.Cancel(rec)
-			if h.GSOType == offload.GSONone && n <= ring.PacketSizeMax {
-				// A plain packet over the MTU (the MTU was raised, say):
-				// reserve that much from now on, until bigOnes reads in a
-				// row have been within the configured MTU again.
-				readSize, sinceBig = n, 0
-			}
 		}
-		if n >= scratchSize { // it filled every buffer: cut short
-			l.invalid(fmt.Errorf("packet of %d bytes or more, more than a packet can be", n))
-			continue
-		}
-		if err := split.Reset(h, scratch[:n]); err != nil {
-			l.invalid(err)
-			continue
-		}
-		if h.GSOType != offload.GSONone {
-			l.c.rxSuperPackets.Add(1)
-			l.c.rxSegments.Add(uint64(split.Segments()))
-		}
-		if !l.deliver(&split, timer) {
-			return
+		return l.readError(err, direct)
+	}
+	rs.failures = 0
+	n -= offload.HdrLen
+	if rs.readSize > l.cfg.MTU {
+		if rs.sinceBig++; rs.sinceBig == bigOnes {
+			rs.readSize = l.cfg.MTU
 		}
 	}
+	h, herr := offload.DecodeHdr(rs.hdr[:])
+	if n <= 0 || herr != nil {
+		if rec != nil {
+			rx.Cancel(rec)
+		}
+		l.invalid(fmt.Errorf("read of %d bytes", n+offload.HdrLen))
+		return stepRead
+	}
+	if rec != nil && n <= len(rec) && h.GSOType == offload.GSONone {
+		pkt, err := rx.Shrink(rec, n)
+		if err != nil { // cannot happen: rec is the last record allocated
+			rx.Cancel(rec)
+			l.invalid(err)
+			return stepRead
+		}
+		if err := offload.FinishChecksum(h, pkt); err != nil {
+			rx.Cancel(pkt)
+			l.invalid(err)
+			return stepRead
+		}
+		// Counted before the commit, so that a packet the application
+		// has received is in Stats.
+		l.c.rxPackets.Add(1)
+		l.c.rxBytes.Add(uint64(n))
+		rx.Commit(pkt)
+		return stepRead
+	}
+	if rec != nil {
+		// The packet starts in the record and goes on in scratch: make
+		// it contiguous there and give the record back.
+		copy(rs.scratch, rec)
+		rx.Cancel(rec)
+		if h.GSOType == offload.GSONone && n <= ring.PacketSizeMax {
+			// A plain packet over the MTU (the MTU was raised, say):
+			// reserve that much from now on, until bigOnes reads in a row
+			// have been within the configured MTU again.
+			rs.readSize, rs.sinceBig = n, 0
+		}
+	}
+	if n >= scratchSize { // it filled every buffer: cut short
+		l.invalid(fmt.Errorf("packet of %d bytes or more, more than a packet can be", n))
+		return stepRead
+	}
+	if err := rs.split.Reset(h, rs.scratch[:n]); err != nil {
+		l.invalid(err)
+		return stepRead
+	}
+	if h.GSOType != offload.GSONone {
+		l.c.rxSuperPackets.Add(1)
+		l.c.rxSegments.Add(uint64(rs.split.Segments()))
+	}
+	if !l.deliver(&rs.split, direct) {
+		return stepStop
+	}
+	return stepRead
+}
+
+// readError handles a failed read: the reader was interrupted (Direct),
+// there was nothing to read (TryReadVec), the device is gone, or one
+// packet was lost.
+func (l *Loop) readError(err error, direct bool) step {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return stepInterrupted
+	case errors.Is(err, syscall.EAGAIN):
+		return stepEmpty
+	case errors.Is(err, os.ErrClosed):
+		l.fail(fmt.Errorf("driver: device read: %w", err))
+		return stepStop
+	}
+	if !l.readFailed(err, direct) {
+		return stepStop
+	}
+	return stepRead
 }
 
 // readFailed counts a read that failed for one packet, logs the first,
-// and pauses once failures in a row pass readErrorBurst. It reports false
-// when the loop must stop.
-func (l *Loop) readFailed(err error, failures *int, timer *time.Timer) bool {
+// and, on the reader goroutine (not direct), pauses once failures in a
+// row pass readErrorBurst. It reports false when the loop must stop.
+func (l *Loop) readFailed(err error, direct bool) bool {
 	if l.c.rxErrors.Add(1) == 1 {
 		l.logf(true, "a read from the device failed; the packet is lost, the session goes on (logged once): %v", err)
 	}
-	if *failures++; *failures <= readErrorBurst {
+	if l.rs.failures++; l.rs.failures <= readErrorBurst || direct {
 		return true
 	}
+	timer := l.rs.timer
 	timer.Reset(readErrorPause)
 	defer timer.Stop()
 	select {
@@ -402,8 +431,11 @@ func (l *Loop) readFailed(err error, failures *int, timer *time.Timer) bool {
 }
 
 // deliver puts the segments of split into the receive ring, allocating and
-// committing them in batches. It reports false when the loop must stop.
-func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
+// committing them in batches. When the ring is full it waits for room, or
+// drops what is left under the Drop policy or when direct (the
+// application's goroutine, which must not wait for itself). It reports
+// false when the loop must stop.
+func (l *Loop) deliver(split *offload.Splitter, direct bool) bool {
 	rx := l.cfg.Receive
 	for split.Next() > 0 {
 		sizes := l.sizes[:split.Sizes(l.sizes[:])]
@@ -440,7 +472,7 @@ func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 			l.fail(fmt.Errorf("driver: receive ring: %w", err))
 			return false
 		}
-		if l.cfg.Full == Drop {
+		if l.cfg.Full == Drop || direct {
 			for split.Next() > 0 {
 				split.Skip()
 				l.c.rxDropsFull.Add(1)
@@ -448,7 +480,7 @@ func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 			return true
 		}
 		l.c.rxFullWaits.Add(1)
-		if !l.waitSpace(timer) {
+		if !l.waitSpace() {
 			return false
 		}
 	}
@@ -457,7 +489,8 @@ func (l *Loop) deliver(split *offload.Splitter, timer *time.Timer) bool {
 
 // waitSpace waits until the application may have released receive
 // records, and reports false if the loop is stopping.
-func (l *Loop) waitSpace(timer *time.Timer) bool {
+func (l *Loop) waitSpace() bool {
+	timer := l.rs.timer
 	if l.cfg.Space != nil {
 		if err := l.cfg.Space.Wait(l.ctx); err != nil && !l.stopping() {
 			l.fail(fmt.Errorf("driver: waiting for room in the receive ring: %w", err))

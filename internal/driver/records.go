@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/ringtun/ringtun/offload"
 	"github.com/ringtun/ringtun/ring"
@@ -14,74 +13,60 @@ import (
 // and writes, a virtio_net_hdr and a packet, and the driver only moves
 // them.
 
-// recordReader moves what the device reads into the receive ring as
-// records. Before each read it reserves the largest record a ring can
-// carry, reads into it, and shrinks it to what was read: a read lands in
-// ring memory and is committed where it landed, super-packet or not. What
-// does not fit (the ring too full for a largest record, or a super-packet
-// longer than a record can be) is read into scratch and delivered from
-// there.
-func (l *Loop) recordReader() {
-	defer l.stopped.Done()
-	rx := l.cfg.Receive
-	scratch := make([]byte, scratchSize)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+// readRecord is one read of the record path into the receive ring.
+// Before the read it reserves the largest record a ring can carry, reads
+// into it, and shrinks it to what was read: a read lands in ring memory
+// and is committed where it landed, super-packet or not. What does not fit
+// (the ring too full for a largest record, or a super-packet longer than a
+// record can be) is read into scratch and delivered from there.
+func (l *Loop) readRecord(read readFunc, direct bool) step {
+	rs, rx := &l.rs, l.cfg.Receive
+	rec, err := rx.Allocate(ring.PacketSizeMax)
 	var vec [2][]byte
-	failures := 0
-	for {
-		rec, err := rx.Allocate(ring.PacketSizeMax)
-		switch {
-		case err == nil:
-			vec = [2][]byte{rec, scratch[len(rec):]}
-		case errors.Is(err, ring.ErrFull):
-			rec = nil
-			vec = [2][]byte{scratch, nil}
-		default:
-			l.fail(fmt.Errorf("driver: receive ring: %w", err))
-			return
-		}
-		n, err := l.cfg.Device.ReadVec(vec[:])
-		if err != nil {
-			if rec != nil {
-				rx.Cancel(rec)
-			}
-			if errors.Is(err, os.ErrClosed) {
-				l.fail(fmt.Errorf("driver: device read: %w", err))
-				return
-			}
-			if !l.readFailed(err, &failures, timer) {
-				return
-			}
-			continue
-		}
-		failures = 0
-		if n <= offload.HdrLen {
-			if rec != nil {
-				rx.Cancel(rec)
-			}
-			l.invalid(fmt.Errorf("read of %d bytes", n))
-			continue
-		}
-		if rec != nil && n <= len(rec) {
-			r, err := rx.Shrink(rec, n)
-			if err != nil { // cannot happen: rec is the last record allocated
-				rx.Cancel(rec)
-				l.invalid(err)
-				continue
-			}
-			l.countRecord(r)
-			rx.Commit(r)
-			continue
-		}
+	switch {
+	case err == nil:
+		vec = [2][]byte{rec, rs.scratch[len(rec):]}
+	case errors.Is(err, ring.ErrFull):
+		rec = nil
+		vec = [2][]byte{rs.scratch, nil}
+	default:
+		l.fail(fmt.Errorf("driver: receive ring: %w", err))
+		return stepStop
+	}
+	n, err := read(vec[:])
+	if err != nil {
 		if rec != nil {
-			copy(scratch, rec)
 			rx.Cancel(rec)
 		}
-		if !l.deliverRecord(scratch[:n], timer) {
-			return
-		}
+		return l.readError(err, direct)
 	}
+	rs.failures = 0
+	if n <= offload.HdrLen {
+		if rec != nil {
+			rx.Cancel(rec)
+		}
+		l.invalid(fmt.Errorf("read of %d bytes", n))
+		return stepRead
+	}
+	if rec != nil && n <= len(rec) {
+		r, err := rx.Shrink(rec, n)
+		if err != nil { // cannot happen: rec is the last record allocated
+			rx.Cancel(rec)
+			l.invalid(err)
+			return stepRead
+		}
+		l.countRecord(r)
+		rx.Commit(r)
+		return stepRead
+	}
+	if rec != nil {
+		copy(rs.scratch, rec)
+		rx.Cancel(rec)
+	}
+	if !l.deliverRecord(rs.scratch[:n], direct) {
+		return stepStop
+	}
+	return stepRead
 }
 
 // countRecord counts a record put in the receive ring.
@@ -96,14 +81,14 @@ func (l *Loop) countRecord(r []byte) {
 // deliverRecord puts a record read into scratch in the receive ring: as it
 // is when a ring record can hold it, split into plain records when it is a
 // super-packet too long for one. It reports false when the loop must stop.
-func (l *Loop) deliverRecord(r []byte, timer *time.Timer) bool {
+func (l *Loop) deliverRecord(r []byte, direct bool) bool {
 	rx := l.cfg.Receive
 	if len(r) >= scratchSize {
 		l.invalid(fmt.Errorf("read of %d bytes or more, more than a packet can be", len(r)))
 		return true
 	}
 	if len(r) > ring.PacketSizeMax {
-		return l.deliverSplit(r, timer)
+		return l.deliverSplit(r, direct)
 	}
 	for {
 		b, err := rx.Allocate(len(r))
@@ -117,12 +102,12 @@ func (l *Loop) deliverRecord(r []byte, timer *time.Timer) bool {
 			l.fail(fmt.Errorf("driver: receive ring: %w", err))
 			return false
 		}
-		if l.cfg.Full == Drop {
+		if l.cfg.Full == Drop || direct {
 			l.c.rxDropsFull.Add(1)
 			return true
 		}
 		l.c.rxFullWaits.Add(1)
-		if !l.waitSpace(timer) {
+		if !l.waitSpace() {
 			return false
 		}
 	}
@@ -130,7 +115,7 @@ func (l *Loop) deliverRecord(r []byte, timer *time.Timer) bool {
 
 // deliverSplit splits a super-packet record too long for a ring record
 // into plain records, each a zero header and one complete packet.
-func (l *Loop) deliverSplit(r []byte, timer *time.Timer) bool {
+func (l *Loop) deliverSplit(r []byte, direct bool) bool {
 	h, _ := offload.DecodeHdr(r)
 	var split offload.Splitter
 	if err := split.Reset(h, r[offload.HdrLen:]); err != nil {
@@ -143,13 +128,13 @@ func (l *Loop) deliverSplit(r []byte, timer *time.Timer) bool {
 	for n := split.Next(); n > 0; n = split.Next() {
 		b, err := rx.Allocate(offload.HdrLen + n)
 		if errors.Is(err, ring.ErrFull) {
-			if l.cfg.Full == Drop {
+			if l.cfg.Full == Drop || direct {
 				split.Skip()
 				l.c.rxDropsFull.Add(1)
 				continue
 			}
 			l.c.rxFullWaits.Add(1)
-			if !l.waitSpace(timer) {
+			if !l.waitSpace() {
 				return false
 			}
 			continue

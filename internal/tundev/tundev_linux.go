@@ -17,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -291,6 +292,51 @@ func (q *Queue) ReadVec(vec [][]byte) (int, error) {
 	return q.rd.do(q, vec)
 }
 
+// TryReadVec is ReadVec that never waits: when nothing is queued it
+// returns an error wrapping syscall.EAGAIN at once. It must not run
+// concurrently with ReadVec on the same Queue.
+func (q *Queue) TryReadVec(vec [][]byte) (int, error) {
+	if len(vec) > maxVec {
+		return 0, fmt.Errorf("tundev: %d buffers, at most %d: %w", len(vec), maxVec, unix.EINVAL)
+	}
+	v := &q.rd
+	v.iov = setIovecs(v.iov[:0], vec)
+	err := q.rc.Read(v.once)
+	clearIovecs(v.iov)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, fmt.Errorf("tundev: %s: %w (%v)", q.name, os.ErrClosed, err)
+	}
+	if err == nil && v.errno != 0 {
+		err = os.NewSyscallError(v.name, v.errno)
+	}
+	if err != nil {
+		return 0, q.gone(err)
+	}
+	return v.n, nil
+}
+
+// Interrupt makes a ReadVec in progress return, and every later ReadVec
+// and TryReadVec until Resume, an error wrapping os.ErrDeadlineExceeded.
+// It is how another goroutine takes the reading of a queue over without
+// closing it.
+func (q *Queue) Interrupt() { q.f.SetReadDeadline(time.Unix(1, 0)) }
+
+// Resume undoes Interrupt.
+func (q *Queue) Resume() { q.f.SetReadDeadline(time.Time{}) }
+
+// NewReader returns a second Queue on the same queue (a duplicated
+// descriptor with a poller registration of its own), for a second
+// goroutine that reads while this Queue's reader is interrupted: each can
+// wait for packets, and be interrupted, on its own. Closing it leaves the
+// queue to q.
+func (q *Queue) NewReader() (*Queue, error) {
+	fd, err := q.Dup()
+	if err != nil {
+		return nil, fmt.Errorf("tundev: %s: %w", q.name, err)
+	}
+	return wrap(fd, q.name)
+}
+
 // WriteVec writes one virtio_net_hdr and packet gathered from the buffers
 // in vec in order (writev). It must not be called from two goroutines at
 // once; it does not allocate. Errors are as for Write.
@@ -308,12 +354,14 @@ type vecIO struct {
 	n     int
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
+	once  func(fd uintptr) bool // attemptOnce, made once
 }
 
 func (v *vecIO) init(trap uintptr, name string) {
 	v.trap, v.name = trap, name
 	v.iov = make([]unix.Iovec, 0, maxVec)
 	v.fn = v.attempt
+	v.once = v.attemptOnce
 }
 
 func (v *vecIO) do(q *Queue, vec [][]byte) (int, error) {
@@ -349,6 +397,17 @@ func (v *vecIO) attempt(fd uintptr) bool {
 		v.n, v.errno = vectored(v.trap, fd, v.iov)
 		if v.errno != unix.EINTR {
 			return v.errno != unix.EAGAIN
+		}
+	}
+}
+
+// attemptOnce makes the system call once and never makes the poller
+// wait: EAGAIN is returned to the caller.
+func (v *vecIO) attemptOnce(fd uintptr) bool {
+	for {
+		v.n, v.errno = vectored(v.trap, fd, v.iov)
+		if v.errno != unix.EINTR {
+			return true
 		}
 	}
 }

@@ -1,0 +1,177 @@
+package driver
+
+import (
+	"context"
+	"time"
+
+	"github.com/ringtun/ringtun/offload"
+)
+
+// Who reads the device. The reader goroutine does, one read at a time,
+// each under the read token (rsem), which orders reads with their commits.
+// When the application waits on an empty receive ring, its own goroutine
+// may take the reading over (WaitDirect): it sets direct, interrupts the
+// reader goroutine's read (Device's Interruptible), takes the token, and
+// reads through Config.Direct, a second handle on the queue with a poller
+// registration of its own, so the packet that ends its wait reaches it
+// without a hand-off between goroutines. Meanwhile the reader goroutine
+// waits for resume; it gets the reading back when the application's
+// goroutine leaves.
+//
+// The hand-over is race-free because the reader goroutine, after an
+// interrupted read, first takes the interruption back (Resume) and only
+// then looks at direct: an interruption that comes after the Resume
+// interrupts its next read, and one that came before it was preceded by
+// the store to direct that it then sees.
+
+// readFunc reads one virtio_net_hdr and packet into vec.
+type readFunc func(vec [][]byte) (int, error)
+
+// step is the outcome of one read.
+type step int
+
+const (
+	stepRead        step = iota // a read was handled: delivered, dropped or counted
+	stepEmpty                   // nothing was queued (a read that does not wait)
+	stepInterrupted             // the read was interrupted (Interrupt)
+	stepStop                    // the loop must stop
+)
+
+// Interruptible is a Device whose reads another goroutine can interrupt:
+// Interrupt makes a ReadVec in progress, and every later one until Resume,
+// return an error wrapping os.ErrDeadlineExceeded.
+type Interruptible interface {
+	Interrupt()
+	Resume()
+}
+
+// DirectReader is a second handle on the Device's queue (Config.Direct),
+// for the application's goroutine in WaitDirect: ReadVec as Device's,
+// interruptible; TryReadVec never waits (an error wrapping
+// syscall.EAGAIN when nothing is queued). The Loop closes it when it
+// stops.
+type DirectReader interface {
+	ReadVec(vec [][]byte) (int, error)
+	TryReadVec(vec [][]byte) (int, error)
+	Interruptible
+	Close() error
+}
+
+// directBatch bounds the reads of one WaitDirect: after the read that
+// ended the wait, it takes what else is queued, up to this many, so that a
+// burst is not left to the reader goroutine's hand-off.
+const directBatch = 64
+
+// directRoom is the room the receive ring must have for WaitDirect to
+// read: the longest read split into packets (a 64 KiB super-packet of
+// 45 segments, with their record headers), so that the application's
+// goroutine never has to wait for room it alone can make.
+const directRoom = 96 << 10
+
+// readerState is the reader's state, used by whoever holds the read
+// token.
+type readerState struct {
+	hdr      [offload.HdrLen]byte
+	scratch  []byte
+	readSize int // what the plain path reserves before a read
+	sinceBig int // reads since one over the MTU
+	split    offload.Splitter
+	timer    *time.Timer
+	failures int // read errors in a row
+}
+
+// reader is the reader goroutine: it reads the device, one read under the
+// read token at a time, except while the application's goroutine reads in
+// WaitDirect.
+func (l *Loop) reader() {
+	defer l.stopped.Done()
+	dev, _ := l.cfg.Device.(Interruptible)
+	for {
+		if l.direct.Load() {
+			select {
+			case <-l.resume:
+			case <-l.stop:
+				return
+			}
+			continue
+		}
+		select {
+		case l.rsem <- struct{}{}:
+		case <-l.stop:
+			return
+		}
+		if l.direct.Load() {
+			<-l.rsem
+			continue
+		}
+		st := l.read(l.devRead, false)
+		<-l.rsem
+		switch st {
+		case stepStop:
+			return
+		case stepInterrupted, stepEmpty:
+			if dev != nil {
+				dev.Resume() // then look at direct again
+			}
+		}
+	}
+}
+
+// WaitDirect waits for the receive ring to get a packet by reading the
+// device on the calling goroutine, the application's, which its Wait has
+// found the ring empty on: the packet that ends the wait then reaches it
+// without a hand-off from the reader goroutine (counted in
+// Stats.RxDirectReads). ready reports whether the receive ring has something
+// for the application. WaitDirect returns false when it cannot be used
+// (no Config.Direct, a device that cannot be interrupted, another
+// goroutine in WaitDirect, a ring without room for a largest read): the
+// caller then sleeps as usual. When it returns true, the caller looks at
+// the ring again; the error is ctx's.
+func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) {
+	d := l.cfg.Direct
+	dev, ok := l.cfg.Device.(Interruptible)
+	if d == nil || !ok || l.stopping() || !l.roomForDirect() || !l.direct.CompareAndSwap(false, true) {
+		return false, nil
+	}
+	defer func() {
+		l.direct.Store(false)
+		select {
+		case l.resume <- struct{}{}:
+		default:
+		}
+	}()
+	dev.Interrupt() // the reader goroutine lets go of the read token
+	select {
+	case l.rsem <- struct{}{}:
+	case <-ctx.Done():
+		return true, ctx.Err()
+	case <-l.stop:
+		return true, nil
+	}
+	defer func() { <-l.rsem }()
+	if ready() {
+		return true, nil // the reader goroutine delivered before it let go
+	}
+	stop := context.AfterFunc(ctx, d.Interrupt)
+	st := l.read(l.directRead, true)
+	if !stop() || st == stepInterrupted {
+		d.Resume()
+	}
+	if st != stepRead {
+		return true, ctx.Err()
+	}
+	l.c.rxDirectReads.Add(1)
+	for range directBatch - 1 {
+		if !l.roomForDirect() || l.read(l.directTry, true) != stepRead {
+			break
+		}
+		l.c.rxDirectReads.Add(1)
+	}
+	return true, nil
+}
+
+// roomForDirect reports whether the receive ring has room for the longest
+// read, under its limit.
+func (l *Loop) roomForDirect() bool {
+	return l.cfg.Receive.Room() >= directRoom
+}
