@@ -155,8 +155,9 @@ type Loop struct {
 	sizes  [batch]int
 	recs   [batch][]byte
 	rsem   chan struct{} // the read token: a send takes it
-	direct atomic.Bool   // the application's goroutine reads (WaitDirect)
+	owner  atomic.Int32  // who reads: ownerReader, ownerApp or ownerLease
 	resume chan struct{} // the reader goroutine may read again
+	lease  *time.Timer   // ends the application's lease (leaseEnded)
 	// read is readPlain or readRecord; the readFuncs are the method
 	// values of the device's reads, made once.
 	read                           func(readFunc, bool) step
@@ -216,6 +217,8 @@ func Start(cfg Config) *Loop {
 	l.rs = readerState{scratch: make([]byte, scratchSize), readSize: cfg.MTU, timer: time.NewTimer(time.Hour)}
 	l.rs.timer.Stop()
 	l.rsem, l.resume = make(chan struct{}, 1), make(chan struct{}, 1)
+	l.lease = time.AfterFunc(time.Hour, l.leaseEnded)
+	l.lease.Stop()
 	l.read, l.devRead = l.readPlain, cfg.Device.ReadVec
 	if cfg.Records {
 		l.co = offload.Coalescer{}
@@ -258,6 +261,7 @@ func (l *Loop) Stop() error {
 	l.wmu.Unlock()
 	l.rsem <- struct{}{} // and for a WaitDirect's read in progress
 	<-l.rsem
+	l.lease.Stop()
 	if p := l.reason.Load(); p != nil {
 		return *p
 	}

@@ -10,19 +10,23 @@ import (
 // Who reads the device. The reader goroutine does, one read at a time,
 // each under the read token (rsem), which orders reads with their commits.
 // When the application waits on an empty receive ring, its own goroutine
-// may take the reading over (WaitDirect): it sets direct, interrupts the
+// may take the reading over (WaitDirect): it sets owner, interrupts the
 // reader goroutine's read (Device's Interruptible), takes the token, and
 // reads through Config.Direct, a second handle on the queue with a poller
 // registration of its own, so the packet that ends its wait reaches it
 // without a hand-off between goroutines. Meanwhile the reader goroutine
-// waits for resume; it gets the reading back when the application's
-// goroutine leaves.
+// waits for resume. When the application's goroutine leaves with the
+// queue empty, it keeps the reading for directLease (a timer), so that a
+// request-response loop or a forwarder, back in Wait at once, costs the
+// reader goroutine no wake-up; otherwise, or when the lease ends, the
+// reading goes back to the reader goroutine, which fills the ring while
+// the application is busy.
 //
 // The hand-over is race-free because the reader goroutine, after an
 // interrupted read, first takes the interruption back (Resume) and only
-// then looks at direct: an interruption that comes after the Resume
+// then looks at owner: an interruption that comes after the Resume
 // interrupts its next read, and one that came before it was preceded by
-// the store to direct that it then sees.
+// the store to owner that it then sees.
 
 // readFunc reads one virtio_net_hdr and packet into vec.
 type readFunc func(vec [][]byte) (int, error)
@@ -80,14 +84,28 @@ type readerState struct {
 	failures int // read errors in a row
 }
 
+// Who reads (Loop.owner).
+const (
+	ownerReader int32 = iota // the reader goroutine
+	ownerApp                 // the application's goroutine, in WaitDirect
+	ownerLease               // nobody: the application left WaitDirect with the queue empty and is expected back
+)
+
+// directLease is how long the reading stays with the application after
+// it left WaitDirect with the device's queue empty: coming back to Wait
+// within it (a request-response loop, a forwarder between packets) costs
+// no hand-over; staying away longer gives the reading back to the reader
+// goroutine, which then fills the ring while the application is busy.
+const directLease = 200 * time.Microsecond
+
 // reader is the reader goroutine: it reads the device, one read under the
-// read token at a time, except while the application's goroutine reads in
-// WaitDirect.
+// read token at a time, except while the reading is the application's
+// (WaitDirect and its lease).
 func (l *Loop) reader() {
 	defer l.stopped.Done()
 	dev, _ := l.cfg.Device.(Interruptible)
 	for {
-		if l.direct.Load() {
+		if l.owner.Load() != ownerReader {
 			select {
 			case <-l.resume:
 			case <-l.stop:
@@ -100,7 +118,7 @@ func (l *Loop) reader() {
 		case <-l.stop:
 			return
 		}
-		if l.direct.Load() {
+		if l.owner.Load() != ownerReader {
 			<-l.rsem
 			continue
 		}
@@ -111,9 +129,24 @@ func (l *Loop) reader() {
 			return
 		case stepInterrupted, stepEmpty:
 			if dev != nil {
-				dev.Resume() // then look at direct again
+				dev.Resume() // then look at the owner again
 			}
 		}
+	}
+}
+
+// giveBack returns the reading to the reader goroutine.
+func (l *Loop) giveBack() {
+	select {
+	case l.resume <- struct{}{}:
+	default:
+	}
+}
+
+// leaseEnded is the lease timer's function: the application stayed away.
+func (l *Loop) leaseEnded() {
+	if l.owner.CompareAndSwap(ownerLease, ownerReader) {
+		l.giveBack()
 	}
 }
 
@@ -121,26 +154,36 @@ func (l *Loop) reader() {
 // device on the calling goroutine, the application's, which its Wait has
 // found the ring empty on: the packet that ends the wait then reaches it
 // without a hand-off from the reader goroutine (counted in
-// Stats.RxDirectReads). ready reports whether the receive ring has something
-// for the application. WaitDirect returns false when it cannot be used
-// (no Config.Direct, a device that cannot be interrupted, another
+// Stats.RxDirectReads). ready reports whether the receive ring has
+// something for the application. WaitDirect returns false when it cannot
+// be used (no Config.Direct, a device that cannot be interrupted, another
 // goroutine in WaitDirect, a ring without room for a largest read): the
 // caller then sleeps as usual. When it returns true, the caller looks at
 // the ring again; the error is ctx's.
 func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) {
 	d := l.cfg.Direct
 	dev, ok := l.cfg.Device.(Interruptible)
-	if d == nil || !ok || l.stopping() || !l.roomForDirect() || !l.direct.CompareAndSwap(false, true) {
+	if d == nil || !ok || l.stopping() || !l.roomForDirect() {
 		return false, nil
 	}
+	switch {
+	case l.owner.CompareAndSwap(ownerLease, ownerApp):
+		l.lease.Stop() // back within the lease: the reader goroutine is asleep
+	case l.owner.CompareAndSwap(ownerReader, ownerApp):
+		dev.Interrupt() // the reader goroutine lets go of the read token
+	default:
+		return false, nil // another goroutine is in WaitDirect
+	}
+	idle := false // the last read found the queue empty
 	defer func() {
-		l.direct.Store(false)
-		select {
-		case l.resume <- struct{}{}:
-		default:
+		if idle && !l.stopping() {
+			l.owner.Store(ownerLease)
+			l.lease.Reset(directLease)
+			return
 		}
+		l.owner.Store(ownerReader)
+		l.giveBack()
 	}()
-	dev.Interrupt() // the reader goroutine lets go of the read token
 	select {
 	case l.rsem <- struct{}{}:
 	case <-ctx.Done():
@@ -162,10 +205,17 @@ func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) 
 	}
 	l.c.rxDirectReads.Add(1)
 	for range directBatch - 1 {
-		if !l.roomForDirect() || l.read(l.directTry, true) != stepRead {
-			break
+		if !l.roomForDirect() {
+			return true, nil
 		}
-		l.c.rxDirectReads.Add(1)
+		switch l.read(l.directTry, true) {
+		case stepRead:
+			l.c.rxDirectReads.Add(1)
+			continue
+		case stepEmpty:
+			idle = true
+		}
+		return true, nil
 	}
 	return true, nil
 }
