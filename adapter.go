@@ -220,7 +220,10 @@ func (a *Adapter) Configure(cfg Config) error {
 }
 
 // StartSession starts the adapter's session with two rings of capacity
-// bytes each (a power of two from RingCapacityMin to RingCapacityMax). It
+// bytes each (a power of two from RingCapacityMin to RingCapacityMax),
+// each holding at most DefaultInFlightLimit bytes of packets at a time:
+// a capacity above that runs at the limit's size (see
+// SessionOptions.InFlightLimit to change it). It
 // fails with ErrAlreadyInitialized if the adapter has a session in any
 // process, wherever its interface is, and with ErrAdapterNotFound if the
 // adapter is no longer where the handle acts. An adapter that is down

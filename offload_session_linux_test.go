@@ -240,7 +240,12 @@ func TestInFlightLimit(t *testing.T) {
 			}
 			bound := uint32(DefaultInFlightLimit + recordSize(ring.PacketSizeMax))
 			t.Logf("at most %d bytes in flight in a ring of %d (bound %d); %d packets in it, %d full waits",
-				most, RingCapacityMax, bound, st.RxPackets, st.RxFullWaits)
+				most, r.Capacity(), bound, st.RxPackets, st.RxFullWaits)
+			// The memory the rings sweep is bounded too: with the default
+			// limit they run at 1 MiB, without a limit at the capacity.
+			if want := map[bool]uint32{true: DefaultInFlightLimit, false: RingCapacityMax}[tc.limit == 0]; r.Capacity() != want || s.tx.Ring().Capacity() != want {
+				t.Errorf("rings of %d and %d bytes, want %d", r.Capacity(), s.tx.Ring().Capacity(), want)
+			}
 			switch {
 			case tc.limit == 0 && most > bound:
 				t.Errorf("%d bytes in flight, over the bound %d", most, bound)

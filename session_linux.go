@@ -103,6 +103,7 @@ func prepareSession(att *control.Attached, capacity uint32, opts SessionOptions)
 // which it owns from here on: the region, the application's half over it,
 // then the driver's half over the queue.
 func assembleSession(att *control.Attached, capacity uint32, opts SessionOptions) (*Session, error) {
+	capacity = opts.ringCapacity(capacity)
 	off, reg, err := prepareSession(att, capacity, opts)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,13 @@ type SessionOptions struct {
 	// whatever the capacity: large rings then cost neither cache misses
 	// nor latency under load. One packet always fits in an empty ring.
 	//
+	// A Session's rings then run at the bound's size, rounded up to a
+	// power of two (at least RingCapacityMin), whatever capacity was asked
+	// for: records sweep a ring's whole capacity, so the bound alone would
+	// not keep the memory touched small. (A SharedSession keeps the
+	// capacity it was asked for, which the program outside Go relies on;
+	// only its driver's side is bounded.)
+	//
 	// 0 means DefaultInFlightLimit; -1 means no bound but the capacity;
 	// a bound at or above the capacity is no bound. Windows takes only 0
 	// (wintun.sys bounds nothing but the capacity) and fails otherwise
@@ -58,6 +65,24 @@ func (o SessionOptions) validate() error {
 		return fmt.Errorf("ringtun: in-flight limits: %w", ErrNotSupported)
 	}
 	return nil
+}
+
+// ringCapacity returns the capacity a Session's rings run at for a
+// requested capacity: the in-flight limit's, rounded up to a power of two,
+// when the limit is below the capacity. Records sweep a ring's whole
+// capacity whatever is in flight, so a bound on the bytes in flight alone
+// leaves the memory touched at the capacity; with both halves of the
+// session in this process, the rings can simply be that small.
+func (o SessionOptions) ringCapacity(capacity uint32) uint32 {
+	limit := o.inFlightLimit()
+	if limit == 0 || limit >= capacity {
+		return capacity
+	}
+	c := uint32(RingCapacityMin)
+	for c < limit {
+		c <<= 1
+	}
+	return min(c, capacity)
 }
 
 // inFlightLimit returns the ring producers' limit (ring.Producer.SetLimit)
