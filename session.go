@@ -84,7 +84,7 @@ func (w *receiveWaker) Signal() {
 }
 
 func (w *receiveWaker) Wait(ctx context.Context) error {
-	if l := w.loop.Load(); l != nil {
+	if l := w.loop.Load(); l != nil && !w.useEvent.Load() {
 		if ok, err := l.WaitDirect(ctx, w.ready); ok {
 			return err
 		}
@@ -170,6 +170,9 @@ func (s *Session) ReceivePacket() ([]byte, error) {
 	}
 	defer s.calls.exit(&s.calls.rx)
 	p, err := s.rx.Receive()
+	if err == ring.ErrEmpty {
+		s.loop.Nudge()
+	}
 	return p, mapRingError(err)
 }
 
@@ -227,6 +230,9 @@ func (s *Session) ReceivePackets(pkts [][]byte) (int, error) {
 	}
 	defer s.calls.exit(&s.calls.rx)
 	n, err := s.rx.ReceiveBatch(pkts)
+	if err == ring.ErrEmpty {
+		s.loop.Nudge()
+	}
 	return n, mapRingError(err)
 }
 
@@ -274,6 +280,7 @@ func (s *Session) SendPackets(pkts [][]byte) {
 // until ErrNoMoreItems. The session owns it: do not close it.
 func (s *Session) ReadWaitEvent() uintptr {
 	s.rxWaker.useEvent.Store(true)
+	s.loop.EndLease() // the event is signalled by the driver's reader only
 	if s.calls.enter(&s.calls.rx) {
 		s.rx.KeepAlertable()
 		s.calls.exit(&s.calls.rx)

@@ -157,7 +157,7 @@ type Loop struct {
 	rsem   chan struct{} // the read token: a send takes it
 	owner  atomic.Int32  // who reads: ownerReader, ownerApp or ownerLease
 	resume chan struct{} // the reader goroutine may read again
-	lease  *time.Timer   // ends the application's lease (leaseEnded)
+	leftAt atomic.Int64  // when the application last left WaitDirect on lease (now)
 	// read is readPlain or readRecord; the readFuncs are the method
 	// values of the device's reads, made once.
 	read                           func(readFunc, bool) step
@@ -217,8 +217,6 @@ func Start(cfg Config) *Loop {
 	l.rs = readerState{scratch: make([]byte, scratchSize), readSize: cfg.MTU, timer: time.NewTimer(time.Hour)}
 	l.rs.timer.Stop()
 	l.rsem, l.resume = make(chan struct{}, 1), make(chan struct{}, 1)
-	l.lease = time.AfterFunc(time.Hour, l.leaseEnded)
-	l.lease.Stop()
 	l.read, l.devRead = l.readPlain, cfg.Device.ReadVec
 	if cfg.Records {
 		l.co = offload.Coalescer{}
@@ -261,7 +259,6 @@ func (l *Loop) Stop() error {
 	l.wmu.Unlock()
 	l.rsem <- struct{}{} // and for a WaitDirect's read in progress
 	<-l.rsem
-	l.lease.Stop()
 	if p := l.reason.Load(); p != nil {
 		return *p
 	}

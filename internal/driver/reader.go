@@ -16,11 +16,12 @@ import (
 // registration of its own, so the packet that ends its wait reaches it
 // without a hand-off between goroutines. Meanwhile the reader goroutine
 // waits for resume. When the application's goroutine leaves with the
-// queue empty, it keeps the reading for directLease (a timer), so that a
-// request-response loop or a forwarder, back in Wait at once, costs the
-// reader goroutine no wake-up; otherwise, or when the lease ends, the
-// reading goes back to the reader goroutine, which fills the ring while
-// the application is busy.
+// queue empty, it keeps the reading on lease, so that a request-response
+// loop or a forwarder, back in Wait at once, costs the reader goroutine no
+// wake-up; when it leaves with more queued (a busy device), or looks at an
+// empty ring after the lease (Nudge), or waits on the read-wait event
+// (EndLease), the reading goes back to the reader goroutine, which fills
+// the ring while the application is busy.
 //
 // The hand-over is race-free because the reader goroutine, after an
 // interrupted read, first takes the interruption back (Resume) and only
@@ -52,18 +53,20 @@ type Interruptible interface {
 // DirectReader is a second handle on the Device's queue (Config.Direct),
 // for the application's goroutine in WaitDirect: ReadVec as Device's,
 // interruptible; TryReadVec never waits (an error wrapping
-// syscall.EAGAIN when nothing is queued). The Loop closes it when it
-// stops.
+// syscall.EAGAIN when nothing is queued); ReadWaited says whether the last
+// ReadVec waited. The Loop closes it when it stops.
 type DirectReader interface {
 	ReadVec(vec [][]byte) (int, error)
 	TryReadVec(vec [][]byte) (int, error)
+	ReadWaited() bool // the last ReadVec waited: nothing was queued when it was called
 	Interruptible
 	Close() error
 }
 
-// directBatch bounds the reads of one WaitDirect: after the read that
-// ended the wait, it takes what else is queued, up to this many, so that a
-// burst is not left to the reader goroutine's hand-off.
+// directBatch bounds the reads of one WaitDirect: when the read that ended
+// the wait found the queue not empty (a busy device), it takes what else
+// is queued, up to this many, so that a burst is not left to the reader
+// goroutine's hand-off.
 const directBatch = 64
 
 // directRoom is the room the receive ring must have for WaitDirect to
@@ -92,10 +95,12 @@ const (
 )
 
 // directLease is how long the reading stays with the application after
-// it left WaitDirect with the device's queue empty: coming back to Wait
-// within it (a request-response loop, a forwarder between packets) costs
-// no hand-over; staying away longer gives the reading back to the reader
-// goroutine, which then fills the ring while the application is busy.
+// it left WaitDirect with the device's queue empty, if it does not come
+// back: coming back to Wait within it (a request-response loop, a
+// forwarder between packets) costs no hand-over. Past it, the
+// application's next look at an empty ring (Nudge) gives the reading back
+// to the reader goroutine. No timer enforces it: a timer armed per packet
+// costs the poller a wake-up per packet, which is what the lease saves.
 const directLease = 200 * time.Microsecond
 
 // reader is the reader goroutine: it reads the device, one read under the
@@ -143,12 +148,30 @@ func (l *Loop) giveBack() {
 	}
 }
 
-// leaseEnded is the lease timer's function: the application stayed away.
-func (l *Loop) leaseEnded() {
+// Nudge is called by the application when it finds the receive ring
+// empty outside Wait: if the reading has been on lease for longer than
+// directLease (the application went away to do other work), it goes back
+// to the reader goroutine, which brings what is queued into the ring. So
+// no packet waits in the device's queue for an application that looks at
+// the ring without calling Wait.
+func (l *Loop) Nudge() {
+	if l.owner.Load() != ownerLease || l.now()-l.leftAt.Load() < int64(directLease) {
+		return
+	}
+	l.EndLease()
+}
+
+// EndLease gives the reading back to the reader goroutine if it is on
+// lease: for an application that waits on the read-wait event, which only
+// the reader goroutine's commits signal.
+func (l *Loop) EndLease() {
 	if l.owner.CompareAndSwap(ownerLease, ownerReader) {
 		l.giveBack()
 	}
 }
+
+// now is the time since the loop started, in nanoseconds.
+func (l *Loop) now() int64 { return time.Since(l.epoch).Nanoseconds() }
 
 // WaitDirect waits for the receive ring to get a packet by reading the
 // device on the calling goroutine, the application's, which its Wait has
@@ -168,7 +191,7 @@ func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) 
 	}
 	switch {
 	case l.owner.CompareAndSwap(ownerLease, ownerApp):
-		l.lease.Stop() // back within the lease: the reader goroutine is asleep
+		// Back on lease: the reader goroutine is asleep.
 	case l.owner.CompareAndSwap(ownerReader, ownerApp):
 		dev.Interrupt() // the reader goroutine lets go of the read token
 	default:
@@ -177,8 +200,8 @@ func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) 
 	idle := false // the last read found the queue empty
 	defer func() {
 		if idle && !l.stopping() {
+			l.leftAt.Store(l.now())
 			l.owner.Store(ownerLease)
-			l.lease.Reset(directLease)
 			return
 		}
 		l.owner.Store(ownerReader)
@@ -204,6 +227,13 @@ func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) 
 		return true, ctx.Err()
 	}
 	l.c.rxDirectReads.Add(1)
+	if d.ReadWaited() {
+		// The packet came to a queue that was empty: more is unlikely to
+		// be there already, and looking would cost a system call per
+		// packet in a request-response exchange.
+		idle = true
+		return true, nil
+	}
 	for range directBatch - 1 {
 		if !l.roomForDirect() {
 			return true, nil

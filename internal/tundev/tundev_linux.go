@@ -315,6 +315,10 @@ func (q *Queue) TryReadVec(vec [][]byte) (int, error) {
 	return v.n, nil
 }
 
+// ReadWaited reports whether the last ReadVec had to wait for a packet:
+// nothing was queued when it was called.
+func (q *Queue) ReadWaited() bool { return q.rd.attempts > 1 }
+
 // Interrupt makes a ReadVec in progress return, and every later ReadVec
 // and TryReadVec until Resume, an error wrapping os.ErrDeadlineExceeded.
 // It is how another goroutine takes the reading of a queue over without
@@ -355,6 +359,9 @@ type vecIO struct {
 	errno syscall.Errno
 	fn    func(fd uintptr) bool
 	once  func(fd uintptr) bool // attemptOnce, made once
+	// attempts counts the system calls of the last do: more than one
+	// means the poller waited for the queue.
+	attempts int
 }
 
 func (v *vecIO) init(trap uintptr, name string) {
@@ -368,6 +375,7 @@ func (v *vecIO) do(q *Queue, vec [][]byte) (int, error) {
 	if len(vec) > maxVec {
 		return 0, fmt.Errorf("tundev: %d buffers, at most %d: %w", len(vec), maxVec, unix.EINVAL)
 	}
+	v.attempts = 0
 	v.iov = setIovecs(v.iov[:0], vec)
 	var err error
 	if v.trap == unix.SYS_READV {
@@ -393,6 +401,7 @@ func (v *vecIO) do(q *Queue, vec [][]byte) (int, error) {
 // attempt makes the system call once; it returns false to make the poller
 // wait when the queue is not ready.
 func (v *vecIO) attempt(fd uintptr) bool {
+	v.attempts++
 	for {
 		v.n, v.errno = vectored(v.trap, fd, v.iov)
 		if v.errno != unix.EINTR {
