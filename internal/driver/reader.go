@@ -186,7 +186,13 @@ func (l *Loop) now() int64 { return time.Since(l.epoch).Nanoseconds() }
 func (l *Loop) WaitDirect(ctx context.Context, ready func() bool) (bool, error) {
 	d := l.cfg.Direct
 	dev, ok := l.cfg.Device.(Interruptible)
-	if d == nil || !ok || l.stopping() || !l.roomForDirect() {
+	if d == nil || !ok || l.stopping() {
+		return false, nil
+	}
+	if !l.roomForDirect() {
+		// The caller will sleep until the reader goroutine signals: it
+		// must not be left asleep on lease.
+		l.EndLease()
 		return false, nil
 	}
 	switch {
